@@ -1,0 +1,174 @@
+"""Audio I/O and validation at the boundary, plus windowing for long inputs.
+
+Reading goes through soundfile, resampling through soxr. Every check a user's file can
+fail raises :class:`AudioError` with one line that says what is wrong and what to do.
+Writing goes to a temporary file that is renamed into place, so a failure never leaves
+a half-written WAV.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+from torch import Tensor
+
+SILENCE_PEAK = 1e-5  # below this peak (about -100 dBFS) a clip counts as silent
+
+
+class AudioError(ValueError):
+    """A user's audio cannot be used; the message is one line for the user."""
+
+
+@dataclass
+class Audio:
+    """A mono signal ``samples [T]`` (float32) at ``sample_rate``; ``note`` says what was
+    done to it on reading (channel chosen, resampled), or is empty."""
+
+    samples: np.ndarray
+    sample_rate: int
+    note: str = ""
+
+
+def validate_samples(x: np.ndarray, what: str = "input") -> None:
+    """Refuse NaN/inf samples and silence."""
+    if x.size == 0:
+        raise AudioError(f"{what} is empty (0 samples)")
+    if not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).sum())
+        raise AudioError(f"{what} contains {bad} NaN or infinite samples; fix or re-export the file")
+    if float(np.abs(x).max()) < SILENCE_PEAK:
+        raise AudioError(f"{what} is silent (peak below {SILENCE_PEAK:g}); there is nothing to separate")
+
+
+def read_audio(
+    path: str | os.PathLike,
+    sample_rate: int | None = None,
+    *,
+    channel: int | None = None,
+    downmix: bool = False,
+    resample: bool = True,
+) -> Audio:
+    """Read one mono signal, validated, at ``sample_rate`` if given.
+
+    Args:
+        path: any file soundfile reads (WAV, FLAC, OGG, AIFF, ...).
+        sample_rate: the rate wanted; another rate is resampled with soxr (and said so
+            in ``note``) or, with ``resample=False``, refused.
+        channel: for multichannel files, the 0-based channel to use.
+        downmix: for multichannel files, average the channels.
+    Raises:
+        AudioError: missing or unreadable file, multichannel without a choice, bad
+            channel, NaN/inf samples, silence, or a refused rate.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(f"{path}: not an audio file soundfile can read ({exc})") from None
+    notes = []
+    n_ch = data.shape[1]
+    if n_ch > 1:
+        if channel is not None:
+            if not 0 <= channel < n_ch:
+                raise AudioError(f"{path}: has {n_ch} channels; --channel must be 0 to {n_ch - 1}, got {channel}")
+            data = data[:, channel : channel + 1]
+            notes.append(f"used channel {channel} of {n_ch}")
+        elif downmix:
+            data = data.mean(axis=1, keepdims=True)
+            notes.append(f"downmixed {n_ch} channels")
+        else:
+            raise AudioError(
+                f"{path}: has {n_ch} channels; separation needs mono: choose one with --channel N "
+                f"(0 to {n_ch - 1}) or average them with --downmix"
+            )
+    x = np.ascontiguousarray(data[:, 0])
+    validate_samples(x, str(path))
+    if sample_rate is not None and rate != sample_rate:
+        if not resample:
+            raise AudioError(
+                f"{path}: sample rate is {rate} Hz but the priors need {sample_rate} Hz "
+                "(drop --no-resample to resample it with soxr)"
+            )
+        x = soxr.resample(x, rate, sample_rate).astype(np.float32)
+        notes.append(f"resampled {rate} Hz -> {sample_rate} Hz with soxr")
+        rate = sample_rate
+    return Audio(x, int(rate), "; ".join(notes))
+
+
+def write_audio(path: str | os.PathLike, samples: np.ndarray | Tensor, sample_rate: int) -> Path:
+    """Write a mono float WAV atomically (temporary file, then rename).
+
+    Samples are written as 32-bit float, so estimates louder than full scale (a sum of
+    peak-normalised sources reaches K) are kept, not clipped.
+    """
+    path = Path(path)
+    x = torch.as_tensor(samples).detach().cpu().numpy().astype(np.float32).reshape(-1)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        sf.write(tmp, x, sample_rate, subtype="FLOAT", format="WAV")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --- windows for inputs longer than one prior --------------------------------------
+
+
+def _hop(length: int, overlap: float) -> int:
+    return max(1, int(round(length * (1 - overlap))))
+
+
+def frame_windows(x: Tensor, length: int, overlap: float = 0.5) -> tuple[Tensor, int]:
+    """Cut ``[B, T]`` into ``W`` windows of ``length`` (zero-padded at the end).
+
+    Returns:
+        windows ``[B * W, length]`` (mixture-major) and ``W``.
+    """
+    b, t = x.shape
+    hop = _hop(length, overlap)
+    n_win = 1 if t <= length else -(-(t - length) // hop) + 1
+    total = (n_win - 1) * hop + length
+    padded = torch.nn.functional.pad(x, (0, total - t))
+    windows = padded.unfold(-1, length, hop)  # [B, W, L]
+    return windows.reshape(b * n_win, length), n_win
+
+
+def overlap_add(windows: Tensor, length: int, overlap: float = 0.5) -> Tensor:
+    """Inverse of :func:`frame_windows` for per-window estimates.
+
+    A normalised weighted average of the overlapping windows (Hann weights, floored so
+    that the outer edges, covered by one window, keep theirs). Because the weights at
+    each sample sum to one, estimates that sum to each window's mixture still sum to the
+    whole mixture.
+
+    Args:
+        windows: ``[B, W, K, L]``.
+    Returns:
+        ``[B, K, length]``.
+    """
+    b, n_win, k, win = windows.shape
+    if n_win == 1:
+        return windows[:, 0, :, :length]
+    hop = _hop(win, overlap)
+    total = (n_win - 1) * hop + win
+    weight = torch.hann_window(win, periodic=True, dtype=windows.dtype, device=windows.device).clamp_min(1e-3)
+    out = windows.new_zeros(b, k, total)
+    norm = windows.new_zeros(total)
+    for i in range(n_win):
+        out[..., i * hop : i * hop + win] += windows[:, i] * weight
+        norm[i * hop : i * hop + win] += weight
+    return (out / norm)[..., :length]

@@ -1,0 +1,191 @@
+"""The separation objective of Narayanaswamy et al. (Interspeech 2020, arXiv 2005.13769).
+
+Exactly METHOD.md §3. Every loss returns one value per mixture, ``[B]``; reduce outside.
+Everything that the authors' public code computed over the whole batch (the exclusion
+loss's alpha, its sum over the batch) is computed per mixture here, so a mixture's loss
+never depends on which other mixtures share its batch (METHOD.md §3, departure 1).
+
+Spectrograms are ``[B, frames, bins]`` (see :mod:`priorsep.spectral`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from itertools import combinations
+
+import torch
+from torch import Tensor
+
+from . import spectral
+
+LEVELS = 3  # n = 0, 1, 2: the image and two 2x2 poolings
+_TINY = 1e-12
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the total loss; the defaults are the paper's (METHOD.md §3)."""
+
+    mc: float = 0.1
+    ms: float = 0.3
+    fc: float = 0.8
+    sd: float = 0.4
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def multires_spectral(s_mix: Tensor, s_hat: Tensor) -> Tensor:
+    """L_ms = sum_{n=0,1,2} sum_{t,f} |P^n S(m) - P^n S(m_hat)| (an L1 sum, not a mean).
+
+    Args:
+        s_mix, s_hat: log-power images ``[B, frames, bins]``.
+    Returns:
+        ``[B]``.
+    """
+    total = s_mix.new_zeros(s_mix.shape[0])
+    for a, b in zip(spectral.pyramid(s_mix, LEVELS), spectral.pyramid(s_hat, LEVELS)):
+        total = total + (a - b).abs().sum(dim=(-2, -1))
+    return total
+
+
+def _edge_term(grad_a: Tensor, grad_b: Tensor) -> Tensor:
+    """Psi = (mean tanh^2(gA / 2) * tanh^2(alpha gB / 2))^(1/4), alpha per mixture."""
+    alpha = 2.0 * grad_a.abs().mean(dim=(-2, -1)) / (grad_b.abs().mean(dim=(-2, -1)) + _TINY)
+    alpha = alpha[:, None, None]
+    prod = torch.tanh(grad_a / 2).square() * torch.tanh(alpha * grad_b / 2).square()
+    # The fourth root has an infinite slope at 0; the floor only matters for images
+    # with no edges at all, where it keeps the gradient finite.
+    return prod.mean(dim=(-2, -1)).clamp_min(1e-20).pow(0.25)
+
+
+def exclusion(a: Tensor, b: Tensor) -> Tensor:
+    """E(A, B), the gradient exclusion loss (Zhang, Ng, Chen, CVPR 2018, arXiv 1806.05376).
+
+    For each of three levels (A, B pooled by P between levels) and each direction
+    (time, frequency): first differences, alpha = 2 mean|grad A| / mean|grad B| per
+    mixture, Psi as in :func:`_edge_term`; then
+    E = ((1/3) sum_n Psi_time + (1/3) sum_n Psi_freq) / 2.
+
+    Args:
+        a, b: images ``[B, frames, bins]``.
+    Returns:
+        ``[B]``.
+    """
+    total = a.new_zeros(a.shape[0])
+    for pa, pb in zip(spectral.pyramid(a, LEVELS), spectral.pyramid(b, LEVELS)):
+        for dim in (-2, -1):  # time, frequency
+            total = total + _edge_term(torch.diff(pa, dim=dim), torch.diff(pb, dim=dim))
+    return total / (2 * LEVELS)
+
+
+def source_dispersion(s_sources: Tensor) -> Tensor:
+    """L_sd: E(S(s_i), S(s_j)), averaged over all pairs i < j.
+
+    Args:
+        s_sources: log-power images ``[B, K, frames, bins]``, K >= 2.
+    Returns:
+        ``[B]``.
+    """
+    pairs = list(combinations(range(s_sources.shape[1]), 2))
+    total = sum(exclusion(s_sources[:, i], s_sources[:, j]) for i, j in pairs)
+    return total / len(pairs)
+
+
+def mixture_coherence(s_mix: Tensor, s_hat: Tensor) -> Tensor:
+    """L_mc = -E(S(m), S(m_hat)): rewards edges shared by the mixture and its fit."""
+    return -exclusion(s_mix, s_hat)
+
+
+def frequency_consistency(mag_mix: Tensor, mag_hat: Tensor, eps: float = 1e-6) -> Tensor:
+    """L_fc = sum_t (sum_f log(1 + M) + eps) / (sum_f log(1 + M_hat) + eps).
+
+    On linear magnitudes ``[B, frames, bins]``. The public code adds eps once per bin;
+    per frame, as here, the difference is negligible (METHOD.md §3). One-sided: bounded
+    only because the generated sources are peak-normalised.
+
+    Returns:
+        ``[B]``.
+    """
+    num = torch.log1p(mag_mix).sum(dim=-1) + eps
+    den = torch.log1p(mag_hat).sum(dim=-1) + eps
+    return (num / den).sum(dim=-1)
+
+
+class MixtureFeatures:
+    """The mixture's spectral features, computed once per search.
+
+    Args:
+        mixture: ``[B, T]``.
+    """
+
+    def __init__(self, mixture: Tensor):
+        spec = spectral.stft(mixture)
+        self.log_power = spectral.log_power(spec)
+        self.magnitude = spec.abs()
+
+
+def losses_from_spectra(
+    mix: MixtureFeatures, source_specs: Tensor, weights: LossWeights = LossWeights()
+) -> dict[str, Tensor]:
+    """All four terms and the total, from the sources' STFTs.
+
+    The STFT is linear, so the fitted mixture's STFT is the sum of the sources' STFTs:
+    one batched STFT of the K sources serves every term.
+
+    Args:
+        mix: the mixture's features.
+        source_specs: complex STFTs of the peak-normalised sources ``[B, K, frames, bins]``.
+    Returns:
+        dict of ``[B]`` tensors: ``ms``, ``sd``, ``mc``, ``fc``, ``total``.
+    """
+    hat_spec = source_specs.sum(dim=1)
+    s_hat = spectral.log_power(hat_spec)
+    out = {
+        "ms": multires_spectral(mix.log_power, s_hat),
+        "sd": source_dispersion(spectral.log_power(source_specs)),
+        "mc": mixture_coherence(mix.log_power, s_hat),
+        "fc": frequency_consistency(mix.magnitude, hat_spec.abs()),
+    }
+    out["total"] = (
+        weights.mc * out["mc"] + weights.ms * out["ms"] + weights.fc * out["fc"] + weights.sd * out["sd"]
+    )
+    return out
+
+
+def separation_losses(
+    mixture: Tensor, sources: Tensor, weights: LossWeights | dict | None = None
+) -> dict[str, Tensor]:
+    """The paper's separation objective (METHOD.md §3), one value per mixture.
+
+    total = 0.1 L_mc + 0.3 L_ms + 0.8 L_fc + 0.4 L_sd (weights configurable).
+
+    Args:
+        mixture: ``[B, T]``.
+        sources: peak-normalised generated sources ``[B, K, T]``, K >= 2; the fitted
+            mixture m_hat is their sum.
+        weights: :class:`LossWeights` or a dict with any of ``mc, ms, fc, sd``.
+    Returns:
+        dict of ``[B]`` tensors with keys ``ms``, ``sd``, ``mc``, ``fc``, ``total``.
+    """
+    if mixture.dim() != 2 or sources.dim() != 3 or sources.shape[0] != mixture.shape[0] \
+            or sources.shape[-1] != mixture.shape[-1] or sources.shape[1] < 2:
+        raise ValueError(
+            "separation_losses expects mixture [B, T] and sources [B, K, T] with K >= 2; "
+            f"got {tuple(mixture.shape)} and {tuple(sources.shape)}"
+        )
+    if mixture.shape[-1] < spectral.N_FFT:
+        raise ValueError(f"clips must be at least {spectral.N_FFT} samples; got {mixture.shape[-1]}")
+    return losses_from_spectra(MixtureFeatures(mixture), spectral.stft(sources), as_weights(weights))
+
+
+def as_weights(weights: LossWeights | dict | None) -> LossWeights:
+    """Accept ``None`` (paper weights), a dict of overrides, or :class:`LossWeights`."""
+    if weights is None:
+        return LossWeights()
+    if isinstance(weights, LossWeights):
+        return weights
+    unknown = set(weights) - set(LossWeights().as_dict())
+    if unknown:
+        raise ValueError(f"unknown loss weights {sorted(unknown)}; expected mc, ms, fc, sd")
+    return LossWeights(**{k: float(v) for k, v in weights.items()})

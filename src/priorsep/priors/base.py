@@ -1,0 +1,163 @@
+"""The prior interface and the saved-prior file format.
+
+A prior is anything with ``name``, ``latent_dim``, ``sample_rate``, ``length`` and
+``generate(z [B, latent_dim]) -> [B, length]``; the separator knows nothing else about
+it. Latents live in [-1, 1]^latent_dim.
+
+A saved prior is one ``.safetensors`` file: the weights, plus a JSON document in the
+header's metadata under the key ``"priorsep"`` (class name, sample rate, length, latent
+size, architecture, training and data description). Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import Tensor, nn
+
+FORMAT = "priorsep-prior"
+FORMAT_VERSION = 1
+
+
+@runtime_checkable
+class Prior(Protocol):
+    """What the separator needs of a source prior."""
+
+    name: str
+    latent_dim: int
+    sample_rate: int
+    length: int
+
+    def generate(self, z: Tensor) -> Tensor:
+        """``z [B, latent_dim]`` -> waveforms ``[B, length]``."""
+        ...
+
+
+class PriorError(ValueError):
+    """A prior that cannot be loaded or used; the message is one line for the user."""
+
+
+def check_prior(prior: Any) -> Prior:
+    """Raise :class:`PriorError` unless ``prior`` has the interface."""
+    missing = [a for a in ("name", "latent_dim", "sample_rate", "length", "generate") if not hasattr(prior, a)]
+    if missing:
+        raise PriorError(f"{type(prior).__name__} is not a prior: it lacks {', '.join(missing)}")
+    for attr in ("latent_dim", "sample_rate", "length"):
+        value = getattr(prior, attr)
+        if not isinstance(value, int) or value <= 0:
+            raise PriorError(f"prior {prior.name!r} has {attr}={value!r}; expected a positive int")
+    return prior
+
+
+def _families() -> dict[str, Callable[[dict, int, str], nn.Module]]:
+    from .wavegan import WaveGANPrior
+
+    return {"wavegan": WaveGANPrior.from_arch_config}
+
+
+def builtin_names() -> list[str]:
+    """Names :func:`load_prior` resolves without a file."""
+    from .parametric import BUILTIN
+
+    return sorted(BUILTIN)
+
+
+def builtin_descriptions() -> dict[str, str]:
+    """Name -> first docstring line, for ``priorsep priors``."""
+    from .parametric import BUILTIN
+
+    return {name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in sorted(BUILTIN.items())}
+
+
+def save_prior(prior: nn.Module, path: str | os.PathLike, **info: Any) -> Path:
+    """Write ``prior`` (a module with ``arch_config()``) as one safetensors file.
+
+    Args:
+        prior: e.g. a :class:`~priorsep.priors.wavegan.WaveGANPrior`.
+        path: destination; written to a temporary file first, then renamed, so a
+            failure never leaves a half-written prior.
+        **info: JSON-serialisable facts to record, e.g. ``training={"steps": 1000}``,
+            ``data={"folder": ..., "clips": ...}``.
+    Returns:
+        the path written.
+    """
+    check_prior(prior)
+    meta = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "name": prior.name,
+        "sample_rate": prior.sample_rate,
+        "length": prior.length,
+        "latent_dim": prior.latent_dim,
+        "arch": prior.arch_config(),
+        **info,
+    }
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tensors = {k: v.detach().contiguous().cpu() for k, v in prior.state_dict().items()}
+    save_file(tensors, str(tmp), metadata={"priorsep": json.dumps(meta)})
+    os.replace(tmp, path)
+    return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The JSON metadata of a saved prior, without loading its weights."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise PriorError(f"{path} is not a saved prior (not a readable safetensors file: {exc})") from None
+    if "priorsep" not in header:
+        raise PriorError(f"{path} is a safetensors file but not a priorsep prior (no 'priorsep' metadata)")
+    try:
+        meta = json.loads(header["priorsep"])
+    except json.JSONDecodeError as exc:
+        raise PriorError(f"{path}: its priorsep metadata is not valid JSON ({exc})") from None
+    if meta.get("format") != FORMAT:
+        raise PriorError(f"{path}: unknown format {meta.get('format')!r}")
+    return meta
+
+
+def load_prior(name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
+    """A built-in prior by name, or a saved-prior file.
+
+    Returns the prior in eval mode on ``device``. Raises :class:`PriorError` with one
+    line for the user when the name is unknown or the file is not a valid prior.
+    """
+    from .parametric import BUILTIN
+
+    key = str(name_or_path)
+    if key in BUILTIN:
+        return BUILTIN[key]().to(device).eval()
+    path = Path(key)
+    if not path.is_file():
+        raise PriorError(
+            f"no built-in prior named {key!r} and no such file; built-in priors: {', '.join(builtin_names())}"
+        )
+    meta = read_metadata(path)
+    arch = meta.get("arch", {})
+    family = arch.get("family")
+    families = _families()
+    if family not in families:
+        raise PriorError(f"{path}: unknown prior family {family!r}; known: {', '.join(sorted(families))}")
+    try:
+        prior = families[family](arch, int(meta["sample_rate"]), str(meta["name"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PriorError(f"{path}: metadata does not describe a valid {family} prior ({exc})") from None
+    with safe_open(str(path), framework="pt") as f:
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    try:
+        prior.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise PriorError(f"{path}: weights do not match the architecture in its metadata ({first[-1].strip()})") from None
+    if prior.length != meta.get("length"):
+        raise PriorError(f"{path}: metadata says length {meta.get('length')}, the model makes {prior.length}")
+    prior.metadata = meta
+    return prior.to(device).eval()
