@@ -125,8 +125,13 @@ class Separator:
         seed: seeds the restarts' starting points.
         mask_fft, mask_hop: the STFT used for the mixture-consistent output.
         overlap: fraction of overlap between windows for inputs longer than a prior.
-        bf16: run the priors under bfloat16 autocast (faster for large priors on CPUs
-            with bf16 support; losses stay in float32).
+        joint: search all mixtures of a call as one batch. Faster for small priors
+            (about 2x at WaveGAN d=16, 1.2x at d=64 on 2 CPU cores), but batched
+            kernels (FFTs, convolutions) round differently for different batch sizes,
+            and a long non-convex search amplifies those last-bit differences, so a
+            mixture's result then depends on its batch. The default searches each
+            mixture (its windows and restarts together) on its own, so its result is
+            the same whatever else is in the call.
         progress: show a progress bar.
     """
 
@@ -143,7 +148,7 @@ class Separator:
         mask_fft: int = 1024,
         mask_hop: int = 256,
         overlap: float = 0.5,
-        bf16: bool = False,
+        joint: bool = False,
         progress: bool = False,
     ):
         self.priors = check_priors(priors)
@@ -157,7 +162,7 @@ class Separator:
         self.weights = as_weights(weights)
         self.restarts, self.seed = restarts, seed
         self.mask_fft, self.mask_hop = mask_fft, mask_hop
-        self.overlap, self.bf16, self.progress = overlap, bf16, progress
+        self.overlap, self.joint, self.progress = overlap, joint, progress
 
     @property
     def sample_rate(self) -> int:
@@ -180,7 +185,7 @@ class Separator:
             "mask_fft": self.mask_fft,
             "mask_hop": self.mask_hop,
             "overlap": self.overlap,
-            "bf16": self.bf16,
+            "joint": self.joint,
         }
 
     def separate(self, mixture: Tensor) -> SeparationResult:
@@ -208,9 +213,18 @@ class Separator:
         b, t = mixture.shape
         windows, n_win = frame_windows(mixture, self.length, self.overlap)  # [B * W, L]
 
+        groups = [windows] if self.joint else list(windows.split(n_win))
         start = time.perf_counter()
-        out = self._search(windows)
+        with tqdm(total=self.steps * len(groups), desc="latent search", unit="step",
+                  disable=not self.progress, leave=False) as bar:
+            parts = [self._search(g, bar) for g in groups]
         seconds = time.perf_counter() - start
+        out = {
+            "generated": torch.cat([o["generated"] for o in parts]),
+            "history": {k: torch.cat([o["history"][k] for o in parts], dim=1) for k in TERMS},
+            "losses": {k: torch.cat([o["losses"][k] for o in parts]) for k in TERMS},
+            "latents": [torch.cat(zs) for zs in zip(*(o["latents"] for o in parts))],
+        }
 
         generated = out["generated"].reshape(b, n_win, len(self.priors), self.length)
         masked = spectral.mask_mixture(windows, out["generated"], self.mask_fft, self.mask_hop)
@@ -241,12 +255,10 @@ class Separator:
 
     def _generate(self, latents: Sequence[Tensor]) -> Tensor:
         """Peak-normalised sources ``[N, K, L]`` from one latent batch per prior."""
-        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
-        with ctx:
-            sources = [p.generate(z) for p, z in zip(self.priors, latents)]
+        sources = [p.generate(z) for p, z in zip(self.priors, latents)]
         return peak_normalise(torch.stack(sources, dim=1).float())
 
-    def _search(self, windows: Tensor) -> dict:
+    def _search(self, windows: Tensor, bar: tqdm) -> dict:
         """Search every window (x restarts) as one batch; keep the best restart per window."""
         n, r = windows.shape[0], self.restarts
         target = windows.repeat(r, 1)  # [R * N, L], restart-major
@@ -254,9 +266,8 @@ class Separator:
         latents = [z.reshape(r * n, -1).clone().requires_grad_(True) for z in self._starts(windows)]
         opt = torch.optim.Adam(latents, lr=self.lr)
         history = {k: torch.empty(self.steps, r * n) for k in TERMS}
-        bar = tqdm(range(self.steps), desc="latent search", unit="step", disable=not self.progress, leave=False)
         with _frozen(self.priors):
-            for step in bar:
+            for step in range(self.steps):
                 opt.zero_grad(set_to_none=True)
                 sources = self._generate(latents)
                 terms = losses_from_spectra(feats, spectral.stft(sources), self.weights)
@@ -268,6 +279,7 @@ class Separator:
                             z.clamp_(-self.bound, self.bound)
                 for k in TERMS:
                     history[k][step] = terms[k].detach().cpu()
+                bar.update(1)
                 if self.progress and step % 10 == 0:
                     bar.set_postfix(loss=f"{terms['total'].mean().item():.3f}")
             with torch.no_grad():

@@ -46,31 +46,34 @@ class _Parametric(nn.Module):
 
 
 class TonePrior(_Parametric):
-    """A decaying note of ``partials`` sinusoids.
+    """A decaying harmonic note: a few sinusoids at multiples of one fundamental.
 
-    z = [log-frequencies (``partials``, 150 Hz to 2.4 kHz), amplitudes (``partials``,
-    0.1 to 1), decay time (one, 0.15 s to 3 s)]; fixed phases.
+    z = [fundamental (one, 150 Hz to 600 Hz, log scale), harmonic amplitudes
+    (``harmonics``, 0.1 to 1), decay time (one, 0.15 s to 3 s)]; fixed phases.
+    Harmonic partials keep the search's landscape benign: independent free
+    frequencies would give the spectral losses a local minimum at every partial.
 
-    ``generate(z [B, 2 * partials + 1]) -> [B, length]``.
+    ``generate(z [B, harmonics + 2]) -> [B, length]``.
     """
 
     name = "tone"
 
-    def __init__(self, partials: int = 3, sample_rate: int = SAMPLE_RATE, length: int = LENGTH):
+    def __init__(self, harmonics: int = 4, sample_rate: int = SAMPLE_RATE, length: int = LENGTH):
         super().__init__(sample_rate, length)
-        self.partials = partials
-        self.latent_dim = 2 * partials + 1
-        self.register_buffer("phase", torch.linspace(0, math.pi, partials), persistent=False)
+        self.harmonics = harmonics
+        self.latent_dim = harmonics + 2
+        self.register_buffer("order", torch.arange(1, harmonics + 1, dtype=torch.float32), persistent=False)
+        self.register_buffer("phase", torch.linspace(0, math.pi, harmonics), persistent=False)
 
     def generate(self, z: Tensor) -> Tensor:
         self._check(z)
-        p = self.partials
-        freq = _log_range(_unit(z[:, :p]), 150.0, 2400.0)  # [B, p]
-        amp = 0.1 + 0.9 * _unit(z[:, p : 2 * p])  # [B, p]
-        decay = _log_range(_unit(z[:, 2 * p :]), 0.15, 3.0)  # [B, 1]
-        arg = 2 * math.pi * freq[:, :, None] * self.t + self.phase[:, None]  # [B, p, T]
-        notes = (amp[:, :, None] * torch.sin(arg)).sum(dim=1)
-        return notes * torch.exp(-self.t / decay)
+        h = self.harmonics
+        f0 = _log_range(_unit(z[:, :1]), 150.0, 600.0)  # [B, 1]
+        amp = 0.1 + 0.9 * _unit(z[:, 1 : 1 + h])  # [B, h]
+        decay = _log_range(_unit(z[:, 1 + h :]), 0.15, 3.0)  # [B, 1]
+        arg = 2 * math.pi * (f0 * self.order)[:, :, None] * self.t + self.phase[:, None]  # [B, h, T]
+        note = (amp[:, :, None] * torch.sin(arg)).sum(dim=1)
+        return note * torch.exp(-self.t / decay)
 
 
 class BurstPrior(_Parametric):
