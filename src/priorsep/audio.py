@@ -36,14 +36,14 @@ class Audio:
     note: str = ""
 
 
-def validate_samples(x: np.ndarray, what: str = "input") -> None:
-    """Refuse NaN/inf samples and silence."""
+def validate_samples(x: np.ndarray, what: str = "input", allow_silent: bool = False) -> None:
+    """Refuse empty input, NaN/inf samples and (unless allowed) silence."""
     if x.size == 0:
         raise AudioError(f"{what} is empty (0 samples)")
     if not np.isfinite(x).all():
         bad = int((~np.isfinite(x)).sum())
         raise AudioError(f"{what} contains {bad} NaN or infinite samples; fix or re-export the file")
-    if float(np.abs(x).max()) < SILENCE_PEAK:
+    if not allow_silent and float(np.abs(x).max()) < SILENCE_PEAK:
         raise AudioError(f"{what} is silent (peak below {SILENCE_PEAK:g}); there is nothing to separate")
 
 
@@ -54,6 +54,7 @@ def read_audio(
     channel: int | None = None,
     downmix: bool = False,
     resample: bool = True,
+    allow_silent: bool = False,
 ) -> Audio:
     """Read one mono signal, validated, at ``sample_rate`` if given.
 
@@ -63,6 +64,7 @@ def read_audio(
             in ``note``) or, with ``resample=False``, refused.
         channel: for multichannel files, the 0-based channel to use.
         downmix: for multichannel files, average the channels.
+        allow_silent: accept an all-silent signal (e.g. an estimate being scored).
     Raises:
         AudioError: missing or unreadable file, multichannel without a choice, bad
             channel, NaN/inf samples, silence, or a refused rate.
@@ -93,7 +95,7 @@ def read_audio(
                 f"(0 to {n_ch - 1}) or average them with --downmix"
             )
     x = np.ascontiguousarray(data[:, 0])
-    validate_samples(x, str(path))
+    validate_samples(x, str(path), allow_silent)
     if sample_rate is not None and rate != sample_rate:
         if not resample:
             raise AudioError(
@@ -172,3 +174,42 @@ def overlap_add(windows: Tensor, length: int, overlap: float = 0.5) -> Tensor:
         out[..., i * hop : i * hop + win] += windows[:, i] * weight
         norm[i * hop : i * hop + win] += weight
     return (out / norm)[..., :length]
+
+
+# --- outputs that appear whole or not at all --------------------------------------
+
+
+class StagedDir:
+    """Write a set of outputs into a hidden staging folder beside ``out``; on success move
+    them into ``out`` (created if needed), on failure delete them, so a failed run never
+    leaves half its outputs.
+
+    Usage::
+
+        with StagedDir(out) as stage:
+            write_audio(stage / "a.wav", x, sr)
+        # now out/a.wav exists
+    """
+
+    def __init__(self, out: str | os.PathLike):
+        self.out = Path(out)
+        if self.out.exists() and not self.out.is_dir():
+            raise AudioError(f"{self.out}: exists and is not a folder")
+
+    def __enter__(self) -> Path:
+        parent = self.out.resolve().parent
+        if not parent.is_dir():
+            raise AudioError(f"{self.out}: its parent folder {parent} does not exist")
+        self.stage = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.out.name}.partial-"))
+        return self.stage
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        import shutil
+
+        try:
+            if exc_type is None:
+                self.out.mkdir(exist_ok=True)
+                for item in sorted(self.stage.iterdir()):
+                    os.replace(item, self.out / item.name)
+        finally:
+            shutil.rmtree(self.stage, ignore_errors=True)

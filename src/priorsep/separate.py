@@ -50,7 +50,10 @@ class SeparationResult:
             restart's; for inputs longer than one window, the mean over windows).
         losses: per-term loss at the final latents, ``{term: [B]}``.
         latents: the final latents, one ``[B, W, D_k]`` tensor per prior (W windows).
+        restart_losses: final total loss of every restart, ``[B, W, R]``; the kept one
+            is the smallest.
         seconds: wall time of the search.
+        settings: the separator's settings.
     """
 
     generated: Tensor
@@ -58,6 +61,7 @@ class SeparationResult:
     history: dict[str, Tensor]
     losses: dict[str, Tensor]
     latents: list[Tensor]
+    restart_losses: Tensor
     seconds: float = 0.0
     settings: dict = field(default_factory=dict)
 
@@ -224,6 +228,7 @@ class Separator:
             "history": {k: torch.cat([o["history"][k] for o in parts], dim=1) for k in TERMS},
             "losses": {k: torch.cat([o["losses"][k] for o in parts]) for k in TERMS},
             "latents": [torch.cat(zs) for zs in zip(*(o["latents"] for o in parts))],
+            "restart_losses": torch.cat([o["restart_losses"] for o in parts]),
         }
 
         generated = out["generated"].reshape(b, n_win, len(self.priors), self.length)
@@ -234,12 +239,16 @@ class Separator:
         history = {k: v.reshape(v.shape[0], b, n_win).mean(-1) for k, v in out["history"].items()}
         losses = {k: v.reshape(b, n_win).mean(-1) for k, v in out["losses"].items()}
         latents = [z.reshape(b, n_win, -1) for z in out["latents"]]
-        result = SeparationResult(generated, masked, history, losses, latents, seconds, self.settings())
+        restart_losses = out["restart_losses"].reshape(b, n_win, self.restarts)
+        result = SeparationResult(
+            generated, masked, history, losses, latents, restart_losses, seconds, self.settings()
+        )
         if single:
             result.generated, result.masked = generated[0], masked[0]
             result.history = {k: v[:, 0] for k, v in history.items()}
             result.losses = {k: v[0] for k, v in losses.items()}
             result.latents = [z[0] for z in latents]
+            result.restart_losses = restart_losses[0]
         return result
 
     def _starts(self, windows: Tensor) -> list[Tensor]:
@@ -293,4 +302,5 @@ class Separator:
             "history": {k: v[:, rows.cpu()] for k, v in history.items()},
             "losses": {k: v[rows].detach() for k, v in final.items()},
             "latents": [z.detach()[rows] for z in latents],
+            "restart_losses": final["total"].reshape(r, n).T.detach().cpu(),
         }

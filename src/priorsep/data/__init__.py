@@ -1,5 +1,5 @@
 """Data: synthetic mixtures from priors (datasets, folders and mixture sets come later)."""
 
-from .synthetic import prior_mixtures
+from .synthetic import builtin_example, prior_mixtures
 
-__all__ = ["prior_mixtures"]
+__all__ = ["builtin_example", "prior_mixtures"]

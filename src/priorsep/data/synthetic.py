@@ -29,3 +29,17 @@ def prior_mixtures(priors: Sequence[Prior], n: int, seed: int = 0) -> tuple[Tens
         )
     sources = peak_normalise(sources.float())
     return sources.sum(dim=1), sources
+
+
+def builtin_example(seed: int = 0) -> tuple[list, Tensor, Tensor]:
+    """The built-in two-source example: a ``tone`` and a ``burst`` drawn from the
+    built-in priors and mixed as in the paper.
+
+    Returns:
+        the two priors, the mixture ``[T]`` and its true sources ``[2, T]``.
+    """
+    from ..priors.base import load_prior
+
+    priors = [load_prior("tone"), load_prior("burst")]
+    mixtures, sources = prior_mixtures(priors, 1, seed)
+    return priors, mixtures[0], sources[0]

@@ -56,9 +56,10 @@ def check_prior(prior: Any) -> Prior:
 
 
 def _families() -> dict[str, Callable[[dict, int, str], nn.Module]]:
+    from .parametric import BUILTIN
     from .wavegan import WaveGANPrior
 
-    return {"wavegan": WaveGANPrior.from_arch_config}
+    return {"wavegan": WaveGANPrior.from_arch_config, **{k: v.from_arch_config for k, v in BUILTIN.items()}}
 
 
 def builtin_names() -> list[str]:

@@ -42,7 +42,13 @@ class _Parametric(nn.Module):
             raise ValueError(f"{self.name} prior expects z [B, {self.latent_dim}]; got {tuple(z.shape)}")
 
     def arch_config(self) -> dict:
-        return {"family": self.name}
+        return {"family": self.name, "length": self.length}
+
+    @classmethod
+    def from_arch_config(cls, cfg: dict, sample_rate: int, name: str) -> "_Parametric":
+        prior = cls(sample_rate=sample_rate, length=int(cfg["length"]))
+        prior.name = name
+        return prior
 
 
 class TonePrior(_Parametric):

@@ -1,0 +1,118 @@
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from priorsep import save_prior
+from priorsep.cli import main
+from priorsep.data import builtin_example
+from priorsep.priors import TonePrior
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory):
+    root = tmp_path_factory.mktemp("example")
+    _, mixture, sources = builtin_example(0)
+    sf.write(root / "mix.wav", mixture.numpy(), 16000, subtype="FLOAT")
+    for k, name in enumerate(("tone", "burst")):
+        sf.write(root / f"true_{name}.wav", sources[k].numpy(), 16000, subtype="FLOAT")
+    return root
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_separate_writes_one_wav_per_prior_and_a_summary(example, tmp_path, capsys):
+    out = tmp_path / "sep"
+    code, stdout, _ = run(capsys, "separate", example / "mix.wav", "--prior", "tone", "--prior", "burst",
+                          "--out", out, "--steps", "150", "--output", "both")
+    assert code == 0, stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "0_tone.generated.wav", "0_tone.wav", "1_burst.generated.wav", "1_burst.wav", "summary.json"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["steps"] == 150 and summary["output"] == "both"
+    assert set(summary["final_losses"]) == {"ms", "sd", "mc", "fc", "total"}
+    mix = sf.read(example / "mix.wav")[0]
+    est = [sf.read(out / f)[0] for f in ("0_tone.wav", "1_burst.wav")]
+    np.testing.assert_allclose(est[0] + est[1], mix, atol=1e-5)  # masked output is mixture-consistent
+
+    code, stdout, _ = run(capsys, "evaluate", "--references", example / "true_tone.wav", example / "true_burst.wav",
+                          "--estimates", out / "0_tone.wav", out / "1_burst.wav", "--json")
+    assert code == 0
+    scores = json.loads(stdout)
+    assert [s["estimate"].rsplit("/", 1)[-1] for s in scores] == ["0_tone.wav", "1_burst.wav"]
+    assert scores[0]["si_sdr"] > 10  # the built-in example separates cleanly
+    code, table, _ = run(capsys, "evaluate", "--references", example / "true_tone.wav",
+                         "--estimates", out / "0_tone.wav")
+    assert code == 0 and "si_sdr" in table.splitlines()[0] and table.splitlines()[1].startswith("0_tone")
+
+
+def test_generated_output_and_saved_prior_files(example, tmp_path, capsys):
+    prior_file = save_prior(TonePrior(), tmp_path / "mytone.safetensors")
+    out = tmp_path / "gen"
+    code, _, _ = run(capsys, "separate", example / "mix.wav", "--prior", prior_file, "--prior", "burst",
+                     "--out", out, "--steps", "2", "--output", "generated", "--plot")
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["0_tone.wav", "1_burst.wav", "spectrograms.png", "summary.json"]
+    assert np.abs(sf.read(out / "0_tone.wav")[0]).max() == pytest.approx(1.0, abs=1e-5)  # peak-normalised
+
+
+def _stereo(p):
+    sf.write(p, np.random.default_rng(0).normal(size=(16000, 2)) * 0.1, 16000)
+
+
+@pytest.mark.parametrize(
+    "setup, extra, message",
+    [
+        (lambda p: None, [], "no such file"),
+        (lambda p: p.write_text("hello"), [], "not an audio file"),
+        (_stereo, [], "2 channels; separation needs mono: choose one with --channel N"),
+        (lambda p: sf.write(p, np.zeros(16000), 16000), [], "is silent"),
+        (lambda p: sf.write(p, np.r_[np.ones(10) * 0.1, np.nan], 16000, subtype="FLOAT"), [], "NaN or infinite"),
+        (lambda p: sf.write(p, np.ones(44100) * 0.1, 44100), ["--no-resample"], "44100 Hz but the priors need 16000 Hz"),
+        (lambda p: sf.write(p, np.ones(16000) * 0.1, 16000), ["--only-one"], "at least two priors"),
+        (lambda p: sf.write(p, np.ones(16000) * 0.1, 16000), ["--prior", "nope"], "no built-in prior named 'nope'"),
+        (lambda p: sf.write(p, np.ones(16000) * 0.1, 16000), ["--prior", "RATE8K"], "sample rates differ"),
+    ],
+)
+def test_bad_input_is_one_line_and_leaves_nothing(tmp_path, capsys, setup, extra, message):
+    mix = tmp_path / "in.wav"
+    setup(mix)
+    priors = ["--prior", "tone", "--prior", "burst"]
+    if "--only-one" in extra:
+        priors, extra = ["--prior", "tone"], []
+    if "RATE8K" in extra:
+        extra = ["--prior", str(save_prior(TonePrior(sample_rate=8000), tmp_path / "t8k.safetensors"))]
+        priors = ["--prior", "burst"]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, _, err = run(capsys, "separate", mix, *priors, *extra, "--out", tmp_path / "out", "--steps", "2")
+    assert code == 2
+    assert err.startswith("priorsep: error: ") and message in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no output folder, no partial files
+
+
+def test_resamples_and_says_so(tmp_path, capsys):
+    sf.write(tmp_path / "in.wav", np.sin(np.arange(22050) * 0.05) * 0.5, 22050)
+    code, _, err = run(capsys, "separate", tmp_path / "in.wav", "--prior", "tone", "--prior", "burst",
+                       "--out", tmp_path / "o", "--steps", "1")
+    assert code == 0 and "resampled 22050 Hz -> 16000 Hz with soxr" in err
+    assert sf.info(tmp_path / "o" / "0_tone.wav").frames == 16000
+
+
+def test_priors_lists_the_builtins(capsys):
+    code, out, _ = run(capsys, "priors")
+    assert code == 0 and [line.split()[0] for line in out.splitlines()] == ["burst", "tone"]
+
+
+def test_demo_prints_metrics_and_writes_outputs(tmp_path, capsys):
+    code, out, _ = run(capsys, "demo", "--out", tmp_path / "demo", "--steps", "100")
+    assert code == 0
+    assert "mixture-consistent (masked) estimates" in out and "si_sdr" in out
+    names = sorted(p.name for p in (tmp_path / "demo").iterdir())
+    assert "spectrograms.png" in names and "mixture.wav" in names and "0_tone.wav" in names
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert summary["metrics"]["masked"]["tone"]["si_sdr"] > 10

@@ -1,0 +1,117 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from priorsep import WaveGANPrior, load_prior, save_prior
+from priorsep.priors import BurstPrior, PriorError, TonePrior, builtin_names, check_prior, read_metadata
+
+
+def test_builtins_have_the_interface_and_stay_in_range():
+    assert builtin_names() == ["burst", "tone"]
+    for name in builtin_names():
+        prior = check_prior(load_prior(name))
+        assert (prior.sample_rate, prior.length) == (16000, 16384)
+        z = torch.rand(5, prior.latent_dim) * 2 - 1
+        x = prior.generate(z)
+        assert x.shape == (5, 16384)
+        assert torch.isfinite(x).all()
+        assert not torch.equal(x[0], x[1])  # different latents, different sources
+        assert torch.equal(x, prior.generate(z))  # deterministic
+
+
+def test_tone_fundamental_follows_z():
+    prior = TonePrior()
+    z = torch.zeros(1, prior.latent_dim)
+    z[0, 0] = -1.0  # lowest fundamental: 150 Hz
+    z[0, 1:5] = torch.tensor([1.0, -1.0, -1.0, -1.0])  # fundamental dominates
+    z[0, -1] = 1.0  # slowest decay
+    spec = torch.fft.rfft(prior.generate(z)[0]).abs()
+    peak_hz = spec.argmax().item() * 16000 / 16384
+    assert abs(peak_hz - 150.0) < 2.0
+
+
+def test_burst_centre_follows_z():
+    prior = BurstPrior()
+    lo = prior.generate(torch.tensor([[-1.0, -1.0, 1.0]]))[0]
+    hi = prior.generate(torch.tensor([[1.0, -1.0, 1.0]]))[0]
+    freqs = torch.fft.rfftfreq(16384, 1 / 16000)
+
+    def centroid(x):
+        p = torch.fft.rfft(x).abs() ** 2
+        return float((p * freqs).sum() / p.sum())
+
+    assert centroid(lo) < 400 < 3000 < centroid(hi)
+
+
+def test_wavegan_roundtrip_keeps_weights_and_metadata(tmp_path):
+    torch.manual_seed(0)
+    prior = WaveGANPrior(d=4, name="digits")
+    path = save_prior(prior, tmp_path / "digits.safetensors", training={"steps": 12}, data={"clips": 3})
+    loaded = load_prior(path)
+    meta = read_metadata(path)
+    assert meta["arch"] == {"family": "wavegan", "d": 4, "latent_dim": 100}
+    assert meta["training"] == {"steps": 12} and meta["data"] == {"clips": 3}
+    assert (loaded.name, loaded.sample_rate, loaded.length, loaded.latent_dim) == ("digits", 16000, 16384, 100)
+    z = torch.rand(2, 100) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(loaded.generate(z), prior.generate(z))
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_parametric_prior_saved_at_another_rate(tmp_path):
+    path = save_prior(TonePrior(sample_rate=8000, length=8192), tmp_path / "tone8k.safetensors")
+    loaded = load_prior(path)
+    assert (loaded.sample_rate, loaded.length) == (8000, 8192)
+
+
+def test_unknown_name_lists_builtins():
+    with pytest.raises(PriorError, match="no built-in prior named 'nope'.*burst, tone"):
+        load_prior("nope")
+
+
+def test_not_a_prior_file(tmp_path):
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a safetensors file at all")
+    with pytest.raises(PriorError, match="not a saved prior"):
+        load_prior(junk)
+    plain = tmp_path / "plain.safetensors"
+    save_file({"w": torch.zeros(2)}, str(plain))
+    with pytest.raises(PriorError, match="not a priorsep prior"):
+        load_prior(plain)
+
+
+def _rewrite_meta(src, dst, **changes):
+    from safetensors import safe_open
+
+    with safe_open(str(src), framework="pt") as f:
+        meta = json.loads(f.metadata()["priorsep"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    meta.update(changes)
+    save_file(tensors, str(dst), metadata={"priorsep": json.dumps(meta)})
+
+
+def test_prior_of_the_wrong_length_or_architecture_is_refused(tmp_path):
+    good = save_prior(WaveGANPrior(d=4), tmp_path / "good.safetensors")
+    wrong_len = tmp_path / "len.safetensors"
+    _rewrite_meta(good, wrong_len, length=8192)
+    with pytest.raises(PriorError, match="length 8192"):
+        load_prior(wrong_len)
+    wrong_d = tmp_path / "d.safetensors"
+    _rewrite_meta(good, wrong_d, arch={"family": "wavegan", "d": 8, "latent_dim": 100})
+    with pytest.raises(PriorError, match="do not match the architecture"):
+        load_prior(wrong_d)
+    unknown = tmp_path / "fam.safetensors"
+    _rewrite_meta(good, unknown, arch={"family": "diffusion"})
+    with pytest.raises(PriorError, match="unknown prior family 'diffusion'"):
+        load_prior(unknown)
+
+
+def test_check_prior_names_what_is_missing():
+    class Half:
+        name = "half"
+        latent_dim = 3
+
+    with pytest.raises(PriorError, match="lacks sample_rate, length, generate"):
+        check_prior(Half())
