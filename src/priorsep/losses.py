@@ -52,11 +52,19 @@ def multires_spectral(s_mix: Tensor, s_hat: Tensor) -> Tensor:
 def _edge_term(grad_a: Tensor, grad_b: Tensor) -> Tensor:
     """Psi = (mean tanh^2(gA / 2) * tanh^2(alpha gB / 2))^(1/4), alpha per mixture."""
     alpha = 2.0 * grad_a.abs().mean(dim=(-2, -1)) / (grad_b.abs().mean(dim=(-2, -1)) + _TINY)
-    alpha = alpha[:, None, None]
+    alpha = alpha[..., None, None]
     prod = torch.tanh(grad_a / 2).square() * torch.tanh(alpha * grad_b / 2).square()
     # The fourth root has an infinite slope at 0; the floor only matters for images
     # with no edges at all, where it keeps the gradient finite.
     return prod.mean(dim=(-2, -1)).clamp_min(1e-20).pow(0.25)
+
+
+def _exclusion_pyramids(pyr_a: list[Tensor], pyr_b: list[Tensor]) -> Tensor:
+    total = 0.0
+    for pa, pb in zip(pyr_a, pyr_b):
+        for dim in (-2, -1):  # time, frequency
+            total = total + _edge_term(torch.diff(pa, dim=dim), torch.diff(pb, dim=dim))
+    return total / (2 * len(pyr_a))
 
 
 def exclusion(a: Tensor, b: Tensor) -> Tensor:
@@ -68,15 +76,11 @@ def exclusion(a: Tensor, b: Tensor) -> Tensor:
     E = ((1/3) sum_n Psi_time + (1/3) sum_n Psi_freq) / 2.
 
     Args:
-        a, b: images ``[B, frames, bins]``.
+        a, b: images ``[..., frames, bins]``; alpha is computed per image pair.
     Returns:
-        ``[B]``.
+        ``[...]`` (``[B]`` for ``[B, frames, bins]`` images).
     """
-    total = a.new_zeros(a.shape[0])
-    for pa, pb in zip(spectral.pyramid(a, LEVELS), spectral.pyramid(b, LEVELS)):
-        for dim in (-2, -1):  # time, frequency
-            total = total + _edge_term(torch.diff(pa, dim=dim), torch.diff(pb, dim=dim))
-    return total / (2 * LEVELS)
+    return _exclusion_pyramids(spectral.pyramid(a, LEVELS), spectral.pyramid(b, LEVELS))
 
 
 def source_dispersion(s_sources: Tensor) -> Tensor:
@@ -131,7 +135,10 @@ def losses_from_spectra(
     """All four terms and the total, from the sources' STFTs.
 
     The STFT is linear, so the fitted mixture's STFT is the sum of the sources' STFTs:
-    one batched STFT of the K sources serves every term.
+    one batched STFT of the K sources serves every term. The exclusion terms of L_mc and
+    of every pair in L_sd are computed together, as one stack of image pairs, and L_ms
+    reuses their pooling pyramid: the same numbers as the term-by-term functions above,
+    with far fewer (small, overhead-bound) tensor operations per search step.
 
     Args:
         mix: the mixture's features.
@@ -141,10 +148,16 @@ def losses_from_spectra(
     """
     hat_spec = source_specs.sum(dim=1)
     s_hat = spectral.log_power(hat_spec)
+    s_src = spectral.log_power(source_specs)
+    first, second = zip(*combinations(range(source_specs.shape[1]), 2))
+    # image pairs [B, 1 + P, frames, bins]: (S(m), S(m_hat)), then (S(s_i), S(s_j)) for i < j
+    pyr_a = spectral.pyramid(torch.cat([mix.log_power[:, None], s_src[:, list(first)]], dim=1), LEVELS)
+    pyr_b = spectral.pyramid(torch.cat([s_hat[:, None], s_src[:, list(second)]], dim=1), LEVELS)
+    excl = _exclusion_pyramids(pyr_a, pyr_b)  # [B, 1 + P]
     out = {
-        "ms": multires_spectral(mix.log_power, s_hat),
-        "sd": source_dispersion(spectral.log_power(source_specs)),
-        "mc": mixture_coherence(mix.log_power, s_hat),
+        "ms": sum((a[:, 0] - b[:, 0]).abs().sum(dim=(-2, -1)) for a, b in zip(pyr_a, pyr_b)),
+        "sd": excl[:, 1:].mean(dim=1),
+        "mc": -excl[:, 0],
         "fc": frequency_consistency(mix.magnitude, hat_spec.abs()),
     }
     out["total"] = (
