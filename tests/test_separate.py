@@ -96,6 +96,7 @@ def test_wavegan_priors_are_searched_but_not_trained():
     torch.manual_seed(0)
     priors = [WaveGANPrior(d=2, name="a"), WaveGANPrior(d=2, name="b")]
     priors[0].train()
+    priors[1].eval()
     before = [p.state_dict()["generator.fc.weight"].clone() for p in priors]
     mixture = torch.randn(1, 16384) * 0.3
     result = Separator(priors, steps=3).separate(mixture)
