@@ -23,16 +23,6 @@ PAPER_WEIGHTS = {"mc": 0.1, "ms": 0.3, "fc": 0.8, "sd": 0.4}
 TERMS = ("ms", "sd", "mc", "fc", "total")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """These tensors are tiny: torch's intra-op thread pool only adds overhead, and on a
-    loaded 2-core machine it made each elementwise op ~40x slower. Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # --------------------------------------------------------------------------------------
 # Independent numpy reference (float64)
 # --------------------------------------------------------------------------------------

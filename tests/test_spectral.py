@@ -11,16 +11,6 @@ from priorsep import spectral
 SR = 16000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Small tensors: torch's thread pool only adds overhead (badly so on a loaded
-    2-core machine). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def np_stft(x: np.ndarray, n_fft: int = 256, hop: int = 128) -> np.ndarray:
     """Independent reference: periodic Hann, no centring, no padding, [..., frames, bins]."""
     x = np.asarray(x, dtype=np.float64)

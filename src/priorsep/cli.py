@@ -210,6 +210,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .data.folder import load_folder
+    from .train import Trainer
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise CliError("--device cuda: no CUDA device is available here; use --device cpu")
+    out = Path(args.out)
+    if not out.resolve().parent.is_dir():
+        raise CliError(f"{out}: its folder {out.resolve().parent} does not exist")
+    run_dir = Path(args.run_dir or f"{out}.run")
+    latest = Trainer.latest(run_dir) if run_dir.is_dir() else None
+    if args.resume and latest is None:
+        raise CliError(f"--resume: no checkpoint in {run_dir}")
+    if latest is not None and not args.resume:
+        raise CliError(f"{run_dir} already holds checkpoints; pass --resume to continue, or choose another --run-dir")
+    clips = load_folder(args.data)
+    print(f"{clips.clips.shape[0]} clips from {clips.files} files in {args.data} "
+          f"({clips.skipped_silent} near-silent clips and {clips.skipped_unreadable} unreadable files skipped)",
+          file=sys.stderr)
+    trainer = Trainer(clips, run_dir, d=args.d, recipe=args.recipe, batch=args.batch, seed=args.seed,
+                      device=args.device, bf16=args.bf16, name=args.name)
+    if latest is not None:
+        trainer.resume(latest)
+        print(f"resumed from {latest} at step {trainer.step}", file=sys.stderr)
+    trainer.train(steps=args.steps, minutes=args.minutes, checkpoint_minutes=args.checkpoint_minutes,
+                  keep=args.keep, progress=sys.stderr.isatty())
+    command = "priorsep " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("priorsep") else ""
+    trainer.export(out, command=command)
+    print(f"wrote {out} ({trainer.name}, d={args.d}, {trainer.recipe.name} recipe, step {trainer.step}, "
+          f"{trainer.seconds / 60:.1f} min); checkpoints and samples in {run_dir}")
+    return 0
+
+
 # --- entry point --------------------------------------------------------------------
 
 
@@ -240,6 +273,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--estimates", nargs="+", required=True, metavar="WAV", help="one per reference, in the same order")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="train a WaveGAN prior on a folder of isolated clips of one class")
+    p.add_argument("data", help="folder of audio clips or recordings, any layout, any rate")
+    p.add_argument("--name", required=True, help="the source class, e.g. digits (names the output files)")
+    p.add_argument("--out", required=True, help="the saved prior to write (.safetensors)")
+    p.add_argument("--d", type=_positive_int, default=64, help="model size (paper: 64)")
+    p.add_argument("--recipe", choices=("paper", "fast"), default="fast",
+                   help="paper: WGAN-GP, 5 critic steps, batch 64; fast: non-saturating + lazy R1, batch 16")
+    p.add_argument("--batch", type=_positive_int, help="override the recipe's batch size")
+    length = p.add_mutually_exclusive_group(required=True)
+    length.add_argument("--steps", type=_positive_int, help="train until this many generator steps in all")
+    length.add_argument("--minutes", type=float, help="train for this many minutes of wall time")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.add_argument("--run-dir", help="checkpoints, samples and log.csv (default: OUT.run)")
+    p.add_argument("--checkpoint-minutes", type=float, default=10.0, help="checkpoint interval (default 10)")
+    p.add_argument("--keep", type=_positive_int, default=3, help="checkpoints to keep (default 3)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (slow on CPUs without bf16 units)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("priors", help="list the built-in priors")
     p.set_defaults(func=cmd_priors)
