@@ -138,6 +138,7 @@ class Case:
     reduced: bool
     fixed: float  # s, whole call (all B mixtures)
     per_step: list[float] = field(default_factory=list)  # s per step, whole call, one per repeat
+    load: str = ""  # 1-minute load average when the case finished
 
     @property
     def step_per_mix(self) -> float:
@@ -169,7 +170,7 @@ def time_search(label, d, priors, mix, joint, args) -> Case:
         tn = Separator(priors, steps=steps, joint=joint, seed=args.seed).separate(mix).seconds
         fixed.append(t0)
         per_step.append(max(tn - t0, 1e-9) / steps)
-    case = Case(label, d, b, mode, steps, steps < args.steps, min(fixed), per_step)
+    case = Case(label, d, b, mode, steps, steps < args.steps, min(fixed), per_step, loadavg().split()[0])
     print(f"  {label:>14} d={d:<3} B={b:<3} {mode:<11} steps={steps:<3} "
           f"{case.step_per_mix * 1e3:8.2f} ms/step/mix  {case.paper_per_mix:7.2f} s/mix@1000  "
           f"(load {loadavg()})", flush=True)
@@ -292,8 +293,8 @@ def report(cases: list[Case], parts: list[Breakdown], info: dict, args) -> str:
     ]
     reduced = any(c.reduced for c in cases)
     hdr = ("| priors | d | batch | mode | steps timed | ms / step / mixture | "
-           "s / mixture at 1000 steps | joint speed-up | repeat spread |")
-    lines += [hdr, "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+           "s / mixture at 1000 steps | joint speed-up | repeat spread | load |")
+    lines += [hdr, "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
     indep = {(c.label, c.d, c.batch): c for c in cases if c.mode == "independent"}
     for c in cases:
         speed = ""
@@ -302,7 +303,7 @@ def report(cases: list[Case], parts: list[Breakdown], info: dict, args) -> str:
         steps = f"{c.steps}*" if c.reduced else str(c.steps)
         spread = "" if math.isnan(c.spread) else f"{100 * c.spread:.0f}%"
         lines.append(f"| {c.label} | {c.d} | {c.batch} | {c.mode} | {steps} | {fmt_ms(c.step_per_mix)} | "
-                     f"{fmt_s(c.paper_per_mix)} | {speed} | {spread} |")
+                     f"{fmt_s(c.paper_per_mix)} | {speed} | {spread} | {c.load} |")
     lines.append("")
     notes = [
         "mode `-`: batch 1, where `joint=False` and `joint=True` are the same search (measured once); "
@@ -311,6 +312,8 @@ def report(cases: list[Case], parts: list[Breakdown], info: dict, args) -> str:
         "joint speed-up: independent / joint time per mixture at the same batch (> 1: joint is faster).",
         "repeat spread: slowest / fastest repeat - 1 for the per-step time; a large spread means "
         "other processes were competing for the 2 cores.",
+        "load: the 1-minute load average when the case finished (this process counts for up to "
+        "about 2); well above the number of cores means the timing is inflated by other processes.",
     ]
     if reduced:
         notes.append(f"`*`: fewer than `--steps {args.steps}` steps were timed for this case to keep the "
@@ -339,6 +342,20 @@ def report(cases: list[Case], parts: list[Breakdown], info: dict, args) -> str:
             f"{100 * p.gen / p.full:.0f}% | {fmt_ms(p.sep)} |"
         )
     lines.append("")
+    loads = [float(x) for x in [info["load_start"].split()[0], info["load_end"].split()[0]]
+             + [c.load for c in cases] if x.replace(".", "", 1).isdigit()]
+    if loads and max(loads) > (info["cpus"] or 1) + 1:
+        lines += [
+            f"**Caveat: the machine was shared.** The 1-minute load average reached {max(loads):.1f} on "
+            f"{info['cpus']} logical CPUs during this run (this benchmark itself accounts for about "
+            f"{info['threads']}), so other processes competed for the cores and every number above is "
+            "an upper bound for an idle machine. Contention can cost more than the lost CPU share: "
+            "torch's OpenMP parallel regions wait for their slowest thread, so a descheduled thread "
+            "stalls every op, which hurts small, op-heavy steps (small d, batch 1, the tiny priors) "
+            "most. Compare rows only within one run, and re-run on an idle "
+            "machine for absolute figures.",
+            "",
+        ]
     if args.note:
         lines += [args.note, ""]
     lines.append(END)

@@ -116,3 +116,30 @@ def test_demo_prints_metrics_and_writes_outputs(tmp_path, capsys):
     assert "spectrograms.png" in names and "mixture.wav" in names and "0_tone.wav" in names
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert summary["metrics"]["masked"]["tone"]["si_sdr"] > 10
+
+
+def test_unwritable_output_is_one_line(example, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run(capsys, "separate", example / "mix.wav", "--prior", "tone", "--prior", "burst",
+                       "--out", blocker / "sub", "--steps", "1")
+    assert code == 2 and err.startswith("priorsep: error: ") and err.count("\n") == 1, err
+
+
+def test_evaluate_json_is_strict_and_stereo_can_be_chosen(example, tmp_path, capsys):
+    ref = sf.read(example / "true_tone.wav")[0]
+    sf.write(tmp_path / "st.wav", np.stack([ref, ref], 1), 16000, subtype="FLOAT")
+    code, out, _ = run(capsys, "evaluate", "--references", example / "true_tone.wav",
+                       "--estimates", tmp_path / "st.wav", "--channel", "0", "--json")
+    assert code == 0
+    scores = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert scores[0]["si_sdr"] > 100  # a perfect estimate
+    code, _, err = run(capsys, "evaluate", "--references", example / "true_tone.wav", "--estimates", tmp_path / "st.wav")
+    assert code == 2 and "--channel N" in err
+
+
+def test_input_that_resamples_to_nothing_is_refused(tmp_path, capsys):
+    sf.write(tmp_path / "one.wav", np.array([0.5]), 44100)
+    code, _, err = run(capsys, "separate", tmp_path / "one.wav", "--prior", "tone", "--prior", "burst",
+                       "--out", tmp_path / "o", "--steps", "1")
+    assert code == 2 and "after resampling" in err, err

@@ -115,3 +115,21 @@ def test_check_prior_names_what_is_missing():
 
     with pytest.raises(PriorError, match="lacks sample_rate, length, generate"):
         check_prior(Half())
+
+
+def test_parametric_options_round_trip(tmp_path):
+    tone = load_prior(save_prior(TonePrior(harmonics=6), tmp_path / "t6.safetensors"))
+    assert tone.latent_dim == 8
+    burst = BurstPrior(noise_seed=5)
+    loaded = load_prior(save_prior(burst, tmp_path / "b5.safetensors"))
+    z = torch.zeros(1, 3)
+    assert torch.equal(loaded.generate(z), burst.generate(z))
+    assert not torch.equal(loaded.generate(z), BurstPrior().generate(z))
+
+
+def test_save_prior_refuses_reserved_keys_and_load_refuses_folders(tmp_path):
+    with pytest.raises(ValueError, match="name"):
+        save_prior(TonePrior(), tmp_path / "x.safetensors", name="other")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(PriorError, match="is a folder"):
+        load_prior(tmp_path)

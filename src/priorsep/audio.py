@@ -105,6 +105,7 @@ def read_audio(
         x = soxr.resample(x, rate, sample_rate).astype(np.float32)
         notes.append(f"resampled {rate} Hz -> {sample_rate} Hz with soxr")
         rate = sample_rate
+        validate_samples(x, f"{path} after resampling", allow_silent)
     return Audio(x, int(rate), "; ".join(notes))
 
 

@@ -83,6 +83,21 @@ def _separator(args: argparse.Namespace, priors: list) -> Separator:
     )
 
 
+def _finite(obj):
+    """NaN and infinities become null: strict JSON has no literal for them."""
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _json(obj) -> str:
+    return json.dumps(_finite(obj), indent=2, allow_nan=False)
+
+
 def _final_losses(result: SeparationResult) -> dict[str, float]:
     return {k: float(v.reshape(-1)[0]) for k, v in result.losses.items()}
 
@@ -118,11 +133,10 @@ def cmd_separate(args: argparse.Namespace) -> int:
     if audio.note:
         print(f"priorsep: {args.mixture}: {audio.note}", file=sys.stderr)
     mixture = torch.from_numpy(audio.samples)
-    result = separator.separate(mixture)
-
     names = [f"{k}_{_safe(p.name)}" for k, p in enumerate(priors)]
     outputs = []
-    with StagedDir(args.out) as stage:
+    with StagedDir(args.out) as stage:  # entered before the search: a bad --out fails at once
+        result = separator.separate(mixture)
         for k, name in enumerate(names):
             if args.output in ("masked", "both"):
                 outputs.append(write_audio(stage / f"{name}.wav", result.masked[k], audio.sample_rate).name)
@@ -146,7 +160,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
             "search_seconds": round(result.seconds, 3),
             "outputs": outputs,
         }
-        (stage / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (stage / "summary.json").write_text(_json(summary) + "\n")
     print(f"wrote {len(outputs)} files and summary.json to {args.out} "
           f"(search {result.seconds:.1f} s, final loss {summary['final_losses']['total']:.3f})")
     return 0
@@ -155,8 +169,11 @@ def cmd_separate(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     if len(args.references) != len(args.estimates):
         raise CliError(f"got {len(args.references)} references but {len(args.estimates)} estimates; give one estimate per reference")
-    refs = [read_audio(p) for p in args.references]
-    ests = [read_audio(p, allow_silent=True) for p in args.estimates]
+    if args.channel is not None and args.downmix:
+        raise CliError("choose either --channel or --downmix, not both")
+    pick = {"channel": args.channel, "downmix": args.downmix}
+    refs = [read_audio(p, **pick) for p in args.references]
+    ests = [read_audio(p, allow_silent=True, **pick) for p in args.estimates]
     rates = {a.sample_rate for a in refs + ests}
     if len(rates) > 1:
         raise CliError(f"the files' sample rates differ ({sorted(rates)} Hz); resample them to one rate first")
@@ -166,7 +183,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     results = evaluate(np.stack([a.samples for a in refs]), np.stack([a.samples for a in ests]))
     if args.json:
         out = [{"reference": str(r), "estimate": str(e), **m} for r, e, m in zip(args.references, args.estimates, results)]
-        print(json.dumps(out, indent=2))
+        print(_json(out))
     else:
         print(_metrics_table([Path(e).stem for e in args.estimates], results))
     return 0
@@ -205,7 +222,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "final_losses": _final_losses(result), "search_seconds": round(result.seconds, 3), "metrics": report,
             "python": platform.python_version(), "torch": torch.__version__,
         }
-        (stage / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (stage / "summary.json").write_text(_json(summary) + "\n")
     print(f"\nsearch took {result.seconds:.1f} s; wrote WAVs, spectrograms.png and summary.json to {args.out}")
     return 0
 
@@ -271,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score estimates against references (SI-SDR, SDR, SIR, spectral SNR, envelope)")
     p.add_argument("--references", nargs="+", required=True, metavar="WAV")
     p.add_argument("--estimates", nargs="+", required=True, metavar="WAV", help="one per reference, in the same order")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table (non-finite values as null)")
+    p.add_argument("--channel", type=int, help="for multichannel files, the 0-based channel to score")
+    p.add_argument("--downmix", action="store_true", help="for multichannel files, average the channels")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train", help="train a WaveGAN prior on a folder of isolated clips of one class")
@@ -311,6 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except (CliError, AudioError, PriorError, ValueError) as exc:
         print(f"priorsep: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # e.g. an output folder that cannot be written
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"priorsep: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("priorsep: interrupted; no outputs written", file=sys.stderr)

@@ -162,6 +162,11 @@ class Separator:
             raise ValueError(f"bound must be positive or None; got {bound}")
         if not 0 <= overlap < 1:
             raise ValueError(f"overlap must be in [0, 1); got {overlap}")
+        shortest = max(spectral.N_FFT, mask_fft // 2 + 1)
+        if self.priors[0].length < shortest:
+            raise PriorError(
+                f"the priors make {self.priors[0].length}-sample clips; the losses and masks need at least {shortest}"
+            )
         self.steps, self.lr, self.bound = steps, lr, bound
         self.weights = as_weights(weights)
         self.restarts, self.seed = restarts, seed

@@ -89,6 +89,9 @@ def save_prior(prior: nn.Module, path: str | os.PathLike, **info: Any) -> Path:
         the path written.
     """
     check_prior(prior)
+    reserved = {"format", "version", "name", "sample_rate", "length", "latent_dim", "arch"} & set(info)
+    if reserved:
+        raise ValueError(f"save_prior: {sorted(reserved)} are set from the prior itself, not passed")
     meta = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -102,8 +105,11 @@ def save_prior(prior: nn.Module, path: str | os.PathLike, **info: Any) -> Path:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tensors = {k: v.detach().contiguous().cpu() for k, v in prior.state_dict().items()}
-    save_file(tensors, str(tmp), metadata={"priorsep": json.dumps(meta)})
-    os.replace(tmp, path)
+    try:
+        save_file(tensors, str(tmp), metadata={"priorsep": json.dumps(meta)})
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -120,7 +126,7 @@ def read_metadata(path: str | os.PathLike) -> dict:
         meta = json.loads(header["priorsep"])
     except json.JSONDecodeError as exc:
         raise PriorError(f"{path}: its priorsep metadata is not valid JSON ({exc})") from None
-    if meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise PriorError(f"{path}: unknown format {meta.get('format')!r}")
     return meta
 
@@ -137,13 +143,15 @@ def load_prior(name_or_path: str | os.PathLike, device: str | torch.device = "cp
     if key in BUILTIN:
         return BUILTIN[key]().to(device).eval()
     path = Path(key)
+    if path.is_dir():
+        raise PriorError(f"{path}: is a folder, not a saved-prior file")
     if not path.is_file():
         raise PriorError(
             f"no built-in prior named {key!r} and no such file; built-in priors: {', '.join(builtin_names())}"
         )
     meta = read_metadata(path)
-    arch = meta.get("arch", {})
-    family = arch.get("family")
+    arch = meta.get("arch")
+    family = arch.get("family") if isinstance(arch, dict) else None
     families = _families()
     if family not in families:
         raise PriorError(f"{path}: unknown prior family {family!r}; known: {', '.join(sorted(families))}")
@@ -158,7 +166,8 @@ def load_prior(name_or_path: str | os.PathLike, device: str | torch.device = "cp
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
         raise PriorError(f"{path}: weights do not match the architecture in its metadata ({first[-1].strip()})") from None
-    if prior.length != meta.get("length"):
-        raise PriorError(f"{path}: metadata says length {meta.get('length')}, the model makes {prior.length}")
+    for attr in ("length", "latent_dim", "sample_rate"):
+        if getattr(prior, attr) != meta.get(attr):
+            raise PriorError(f"{path}: metadata says {attr} {meta.get(attr)}, the model has {getattr(prior, attr)}")
     prior.metadata = meta
     return prior.to(device).eval()

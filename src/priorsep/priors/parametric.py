@@ -41,12 +41,17 @@ class _Parametric(nn.Module):
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"{self.name} prior expects z [B, {self.latent_dim}]; got {tuple(z.shape)}")
 
+    def options(self) -> dict:
+        """Constructor arguments beyond rate and length (saved in the prior file)."""
+        return {}
+
     def arch_config(self) -> dict:
-        return {"family": self.name, "length": self.length}
+        return {"family": type(self).name, "length": self.length, **self.options()}
 
     @classmethod
     def from_arch_config(cls, cfg: dict, sample_rate: int, name: str) -> "_Parametric":
-        prior = cls(sample_rate=sample_rate, length=int(cfg["length"]))
+        extra = {k: v for k, v in cfg.items() if k not in ("family", "length")}
+        prior = cls(sample_rate=sample_rate, length=int(cfg["length"]), **extra)
         prior.name = name
         return prior
 
@@ -70,6 +75,9 @@ class TonePrior(_Parametric):
         self.latent_dim = harmonics + 2
         self.register_buffer("order", torch.arange(1, harmonics + 1, dtype=torch.float32), persistent=False)
         self.register_buffer("phase", torch.linspace(0, math.pi, harmonics), persistent=False)
+
+    def options(self) -> dict:
+        return {"harmonics": self.harmonics}
 
     def generate(self, z: Tensor) -> Tensor:
         self._check(z)
@@ -98,12 +106,16 @@ class BurstPrior(_Parametric):
 
     def __init__(self, sample_rate: int = SAMPLE_RATE, length: int = LENGTH, noise_seed: int = 1234):
         super().__init__(sample_rate, length)
+        self.noise_seed = noise_seed
         gen = torch.Generator().manual_seed(noise_seed)
         noise = torch.randn(length, generator=gen)
         self.register_buffer("noise_spec", torch.fft.rfft(noise), persistent=False)
         freqs = torch.fft.rfftfreq(length, 1 / sample_rate)
         self.register_buffer("log_f", torch.log2(freqs.clamp_min(1.0)), persistent=False)
         self.register_buffer("attack", (self.t / 0.002).clamp(max=1.0), persistent=False)
+
+    def options(self) -> dict:
+        return {"noise_seed": self.noise_seed}
 
     def generate(self, z: Tensor) -> Tensor:
         self._check(z)
