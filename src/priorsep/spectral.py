@@ -29,6 +29,15 @@ def hann(n: int, device: torch.device | None = None, dtype: torch.dtype = torch.
     return _windows[key]
 
 
+def _torch_stft(x: Tensor, n_fft: int, hop: int, center: bool) -> Tensor:
+    """``[..., T]`` -> complex ``[..., bins, frames]`` with a periodic Hann window."""
+    spec = torch.stft(
+        x.reshape(-1, x.shape[-1]), n_fft=n_fft, hop_length=hop, window=hann(n_fft, x.device, x.dtype),
+        center=center, return_complex=True,
+    )
+    return spec.reshape(*x.shape[:-1], *spec.shape[-2:])
+
+
 def stft(x: Tensor, n_fft: int = N_FFT, hop: int = HOP) -> Tensor:
     """The losses' STFT: periodic Hann, no centring, no padding (METHOD.md §3).
 
@@ -38,16 +47,7 @@ def stft(x: Tensor, n_fft: int = N_FFT, hop: int = HOP) -> Tensor:
         complex spectrogram ``[..., frames, n_fft // 2 + 1]`` with
         ``frames = 1 + (T - n_fft) // hop`` (127 for T = 16384).
     """
-    lead = x.shape[:-1]
-    spec = torch.stft(
-        x.reshape(-1, x.shape[-1]),
-        n_fft=n_fft,
-        hop_length=hop,
-        window=hann(n_fft, x.device, x.dtype),
-        center=False,
-        return_complex=True,
-    )
-    return spec.transpose(-1, -2).reshape(*lead, spec.shape[-1], spec.shape[-2])
+    return _torch_stft(x, n_fft, hop, center=False).transpose(-1, -2)
 
 
 def log_power(spec: Tensor) -> Tensor:
@@ -92,16 +92,7 @@ def analysis(x: Tensor, n_fft: int, hop: int) -> Tensor:
         complex ``[..., n_fft // 2 + 1, frames]`` (torch's layout; only ``synthesis``
         reads it).
     """
-    lead = x.shape[:-1]
-    spec = torch.stft(
-        x.reshape(-1, x.shape[-1]),
-        n_fft=n_fft,
-        hop_length=hop,
-        window=hann(n_fft, x.device, x.dtype),
-        center=True,
-        return_complex=True,
-    )
-    return spec.reshape(*lead, *spec.shape[-2:])
+    return _torch_stft(x, n_fft, hop, center=True)
 
 
 def synthesis(spec: Tensor, n_fft: int, hop: int, length: int) -> Tensor:
