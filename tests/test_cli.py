@@ -115,7 +115,9 @@ def test_demo_prints_metrics_and_writes_outputs(tmp_path, capsys):
     names = sorted(p.name for p in (tmp_path / "demo").iterdir())
     assert "spectrograms.png" in names and "mixture.wav" in names and "0_tone.wav" in names
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
-    assert summary["metrics"]["masked"]["tone"]["si_sdr"] > 10
+    # example 6 starts far from its sources: without search (z = 0) the masked tone scores 1.1 dB
+    assert summary["metrics"]["masked"]["tone"]["si_sdr"] > 15
+    assert summary["metrics"]["masked"]["burst"]["si_sdr"] > 8
 
 
 def test_unwritable_output_is_one_line(example, tmp_path, capsys):
