@@ -12,7 +12,6 @@ import json
 import platform
 import re
 import sys
-import time
 from pathlib import Path
 from typing import Sequence
 

@@ -26,7 +26,6 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
