@@ -88,6 +88,39 @@ def loadavg() -> str:
         return "n/a"
 
 
+class OtherCPU:
+    """CPU time used by *other* processes while a block runs, in cores (0 = idle machine,
+    up to the number of logical CPUs): machine-wide busy time from /proc/stat minus this
+    process's own CPU time, divided by the wall time."""
+
+    def __enter__(self):
+        self.busy, self.own, self.wall = self._busy(), self._own(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        wall = time.perf_counter() - self.wall
+        busy = self._busy()
+        if busy is None or self.busy is None or wall <= 0:
+            self.cores = float("nan")
+        else:
+            self.cores = max(0.0, ((busy - self.busy) - (self._own() - self.own)) / wall)
+        return False
+
+    @staticmethod
+    def _own() -> float:
+        t = os.times()
+        return t.user + t.system
+
+    @staticmethod
+    def _busy() -> float | None:
+        try:
+            fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        except (OSError, IndexError):
+            return None
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[1:9])
+        return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def command_line() -> str:
     exe = sys.executable
     try:
@@ -138,7 +171,7 @@ class Case:
     reduced: bool
     fixed: float  # s, whole call (all B mixtures)
     per_step: list[float] = field(default_factory=list)  # s per step, whole call, one per repeat
-    load: str = ""  # 1-minute load average when the case finished
+    others: float = float("nan")  # cores used by other processes during the timed calls
 
     @property
     def step_per_mix(self) -> float:
@@ -165,15 +198,16 @@ def time_search(label, d, priors, mix, joint, args) -> Case:
         steps = max(args.min_steps, int(args.case_budget / (est_step * args.repeats)))
         steps = min(steps, args.steps)
     fixed, per_step = [], []
-    for _ in range(args.repeats):
-        t0 = Separator(priors, steps=0, joint=joint, seed=args.seed).separate(mix).seconds
-        tn = Separator(priors, steps=steps, joint=joint, seed=args.seed).separate(mix).seconds
-        fixed.append(t0)
-        per_step.append(max(tn - t0, 1e-9) / steps)
-    case = Case(label, d, b, mode, steps, steps < args.steps, min(fixed), per_step, loadavg().split()[0])
+    with OtherCPU() as other:
+        for _ in range(args.repeats):
+            t0 = Separator(priors, steps=0, joint=joint, seed=args.seed).separate(mix).seconds
+            tn = Separator(priors, steps=steps, joint=joint, seed=args.seed).separate(mix).seconds
+            fixed.append(t0)
+            per_step.append(max(tn - t0, 1e-9) / steps)
+    case = Case(label, d, b, mode, steps, steps < args.steps, min(fixed), per_step, other.cores)
     print(f"  {label:>14} d={d:<3} B={b:<3} {mode:<11} steps={steps:<3} "
           f"{case.step_per_mix * 1e3:8.2f} ms/step/mix  {case.paper_per_mix:7.2f} s/mix@1000  "
-          f"(load {loadavg()})", flush=True)
+          f"(others {case.others:.2f} cores)", flush=True)
     return case
 
 
@@ -187,6 +221,7 @@ class Breakdown:
     gen: float
     loss: float
     sep: float  # the Separator's own per-step time for this batch (joint / batch 1), s
+    others: float = float("nan")  # cores used by other processes meanwhile
 
     @property
     def rest(self) -> float:
@@ -243,13 +278,14 @@ def breakdown(label, d, priors, mix, sep_per_step, args) -> Breakdown:
     if args.case_budget > 0 and 2 * est * reps > args.case_budget:  # gen + loss ~ full
         reps = max(args.min_steps, min(reps, int(args.case_budget / (2 * est))))
     times = {k: [] for k in fns}
-    for _ in range(reps):
-        for k, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t)
+    with OtherCPU() as other:
+        for _ in range(reps):
+            for k, fn in fns.items():
+                t = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t)
     med = {k: statistics.median(v) for k, v in times.items()}
-    out = Breakdown(label, d, b, reps, med["full"], med["gen"], med["loss"], sep_per_step)
+    out = Breakdown(label, d, b, reps, med["full"], med["gen"], med["loss"], sep_per_step, other.cores)
     print(f"  breakdown {label:>14} d={d:<3} B={b:<3} full {out.full * 1e3:8.1f} ms = "
           f"generators {out.gen * 1e3:8.1f} + STFT/losses {out.loss * 1e3:7.1f} + rest {out.rest * 1e3:6.1f} "
           f"(Separator {sep_per_step * 1e3:8.1f} ms/step)", flush=True)
@@ -279,21 +315,21 @@ def report(cases: list[Case], parts: list[Breakdown], info: dict, args) -> str:
     lines += [
         f"- Command: `{info['command']}` (run from the repository root)",
         f"- Date: {info['date']}",
-        f"- Machine: {info['cpu']}, {info['cpus']} logical CPUs; `torch.get_num_threads()` = "
-        f"{info['threads']}; torch {info['torch']}; Python {info['python']}; priorsep {info['priorsep']}",
-        f"- Load average (1/5/15 min) at start: {info['load_start']}; at end: {info['load_end']}; "
-        f"total run time {info['runtime']:.0f} s",
-        f"- Setting: K = 2 priors, clips of 16384 samples at 16 kHz, random mixtures (a noise burst "
+        (f"- Machine: {info['cpu']}, {info['cpus']} logical CPUs; `torch.get_num_threads()` = "
+        f"{info['threads']}; torch {info['torch']}; Python {info['python']}; priorsep {info['priorsep']}"),
+        (f"- Load average (1/5/15 min) at start: {info['load_start']}; at end: {info['load_end']}; "
+        f"total run time {info['runtime']:.0f} s"),
+        (f"- Setting: K = 2 priors, clips of 16384 samples at 16 kHz, random mixtures (a noise burst "
         f"plus a harmonic tone, each peak-normalised); WaveGAN priors are randomly initialised "
         f"(latent_dim 100), two independent seeds per d. Per case: one warm-up call of "
         f"{args.warmup} steps, then, {args.repeats}x, a `steps=0` call (fixed cost) and a "
         f"`steps=N` call; per step = (t_N - t_0) / N, fastest repeat kept. "
-        f"1000 steps = t_0 + 1000 x per step (the paper's search length), divided by the batch.",
+        f"1000 steps = t_0 + 1000 x per step (the paper's search length), divided by the batch."),
         "",
     ]
     reduced = any(c.reduced for c in cases)
     hdr = ("| priors | d | batch | mode | steps timed | ms / step / mixture | "
-           "s / mixture at 1000 steps | joint speed-up | repeat spread | load |")
+           "s / mixture at 1000 steps | joint speed-up | repeat spread | others' CPU |")
     lines += [hdr, "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
     indep = {(c.label, c.d, c.batch): c for c in cases if c.mode == "independent"}
     for c in cases:
@@ -303,17 +339,18 @@ def report(cases: list[Case], parts: list[Breakdown], info: dict, args) -> str:
         steps = f"{c.steps}*" if c.reduced else str(c.steps)
         spread = "" if math.isnan(c.spread) else f"{100 * c.spread:.0f}%"
         lines.append(f"| {c.label} | {c.d} | {c.batch} | {c.mode} | {steps} | {fmt_ms(c.step_per_mix)} | "
-                     f"{fmt_s(c.paper_per_mix)} | {speed} | {spread} | {c.load} |")
+                     f"{fmt_s(c.paper_per_mix)} | {speed} | {spread} | {c.others:.2f} |")
     lines.append("")
     notes = [
-        "mode `-`: batch 1, where `joint=False` and `joint=True` are the same search (measured once); "
+        ("mode `-`: batch 1, where `joint=False` and `joint=True` are the same search (measured once); "
         "`independent` (`joint=False`, the default) runs B searches of one mixture one after another; "
-        "`joint` searches the B mixtures as one batch.",
+        "`joint` searches the B mixtures as one batch."),
         "joint speed-up: independent / joint time per mixture at the same batch (> 1: joint is faster).",
-        "repeat spread: slowest / fastest repeat - 1 for the per-step time; a large spread means "
-        "other processes were competing for the 2 cores.",
-        "load: the 1-minute load average when the case finished (this process counts for up to "
-        "about 2); well above the number of cores means the timing is inflated by other processes.",
+        ("repeat spread: slowest / fastest repeat - 1 for the per-step time; a large spread means "
+        "other processes were competing for the 2 cores."),
+        ("others' CPU: cores' worth of CPU used by other processes during the case's timed calls "
+        "(/proc/stat busy time minus this process's CPU time, over the wall time); 0 means the "
+        "timing had the machine to itself."),
     ]
     if reduced:
         notes.append(f"`*`: fewer than `--steps {args.steps}` steps were timed for this case to keep the "
@@ -322,7 +359,7 @@ def report(cases: list[Case], parts: list[Breakdown], info: dict, args) -> str:
 
     lines += ["### Per-step cost breakdown", ""]
     lines += [
-        "One search step for one batch of B mixtures (B = 1: an independent search; B > 1: a "
+        ("One search step for one batch of B mixtures (B = 1: an independent search; B > 1: a "
         "joint search), median of interleaved repetitions, in ms per step (not per mixture). "
         "*generators*: the K = 2 generator forwards plus backward with respect to z only "
         "(weights frozen). *STFT + losses*: peak normalisation, one batched STFT of the K "
@@ -330,30 +367,32 @@ def report(cases: list[Case], parts: list[Breakdown], info: dict, args) -> str:
         "*rest* = full - generators - STFT/losses (Adam, projection, loss bookkeeping, and "
         "measurement noise). *Separator* is the per-step time of the real search from the "
         "table above (batch time, not per mixture), a check that the replicated step is the "
-        "real one.",
+        "real one."),
         "",
-        "| priors | d | B | reps | full step | generators | STFT + losses | rest | generators share | Separator |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| priors | d | B | reps | full step | generators | STFT + losses | rest | generators share | Separator | others' CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in parts:
         lines.append(
             f"| {p.label} | {p.d} | {p.batch} | {p.reps} | {fmt_ms(p.full)} | {fmt_ms(p.gen)} | "
             f"{fmt_ms(p.loss)} | {fmt_ms(p.rest)} ({100 * p.rest / p.full:+.0f}%) | "
-            f"{100 * p.gen / p.full:.0f}% | {fmt_ms(p.sep)} |"
+            f"{100 * p.gen / p.full:.0f}% | {fmt_ms(p.sep)} | {p.others:.2f} |"
         )
     lines.append("")
-    loads = [float(x) for x in [info["load_start"].split()[0], info["load_end"].split()[0]]
-             + [c.load for c in cases] if x.replace(".", "", 1).isdigit()]
-    if loads and max(loads) > (info["cpus"] or 1) + 1:
+    busy = [x.label + (f" d={x.d}" if x.d != "-" else "") + f" B={x.batch}"
+            + (f" {x.mode}" if isinstance(x, Case) and x.mode != "-" else "")
+            + ("" if isinstance(x, Case) else " (breakdown)") + f": {x.others:.2f}"
+            for x in [*cases, *parts] if x.others > args.busy_threshold]
+    if busy:
         lines += [
-            f"**Caveat: the machine was shared.** The 1-minute load average reached {max(loads):.1f} on "
-            f"{info['cpus']} logical CPUs during this run (this benchmark itself accounts for about "
-            f"{info['threads']}), so other processes competed for the cores and every number above is "
-            "an upper bound for an idle machine. Contention can cost more than the lost CPU share: "
+            (f"**Caveat: the machine was shared.** Other processes used more than "
+            f"{args.busy_threshold:g} cores' worth of CPU during {len(busy)} of the "
+            f"{len(cases) + len(parts)} measurements ({'; '.join(busy)}), so those numbers are "
+            "upper bounds for an idle machine. Contention can cost more than the lost CPU share: "
             "torch's OpenMP parallel regions wait for their slowest thread, so a descheduled thread "
             "stalls every op, which hurts small, op-heavy steps (small d, batch 1, the tiny priors) "
-            "most. Compare rows only within one run, and re-run on an idle "
-            "machine for absolute figures.",
+            "most. Re-run on an idle "
+            "machine for absolute figures."),
             "",
         ]
     if args.note:
@@ -388,14 +427,17 @@ def main(argv=None) -> None:
     ap.add_argument("--d", type=int, nargs="+", default=[16, 32, 64], help="WaveGAN model sizes")
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 16], help="batch sizes")
     ap.add_argument("--repeats", type=int, default=2, help="timed repeats per case, fastest kept (default 2)")
-    ap.add_argument("--case-budget", type=float, default=60.0,
+    ap.add_argument("--case-budget", type=float, default=90.0,
                     help="seconds per case (all repeats) above which fewer steps are timed; 0: never "
-                         "reduce (default 60)")
+                         "reduce (default 90)")
     ap.add_argument("--min-steps", type=int, default=5, help="never time fewer steps than this (default 5)")
     ap.add_argument("--no-builtin", action="store_true", help="skip the built-in tone + burst priors")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/README.md"),
                     help="markdown file whose separation_speed section is written/replaced")
+    ap.add_argument("--busy-threshold", type=float, default=0.2,
+                    help="flag measurements during which other processes used more than this many "
+                         "cores (default 0.2)")
     ap.add_argument("--note", default="", help="a paragraph appended to the section")
     args = ap.parse_args(argv)
     if args.steps < 1 or args.warmup < 1 or args.repeats < 1:
@@ -418,7 +460,7 @@ def main(argv=None) -> None:
     torch.manual_seed(args.seed)
     mixtures = make_mixtures(max(args.batch))
 
-    sets = [(f"WaveGAN x2", str(d), lambda d=d: wavegan_pair(d, args.seed)) for d in args.d]
+    sets = [("WaveGAN x2", str(d), lambda d=d: wavegan_pair(d, args.seed)) for d in args.d]
     if not args.no_builtin:
         sets.append(("tone + burst", "-", builtin_pair))
     cases, parts = [], []
