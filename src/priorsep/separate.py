@@ -129,7 +129,8 @@ class Separator:
         mask_fft, mask_hop: the STFT used for the mixture-consistent output.
         overlap: fraction of overlap between windows for inputs longer than a prior.
         joint: search all mixtures of a call as one batch. Faster for small priors
-            (about 2x at WaveGAN d=16, 1.2x at d=64 on 2 CPU cores), but batched
+            (batch 16 on 2 CPU cores: 3.2x for tone + burst, 2.2x at WaveGAN d=16,
+            1.4x at d=64; benchmarks/README.md), but batched
             kernels (FFTs, convolutions) round differently for different batch sizes,
             and a long non-convex search amplifies those last-bit differences, so a
             mixture's result then depends on its batch. The default searches each
