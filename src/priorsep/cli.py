@@ -44,6 +44,16 @@ def _bound(text: str) -> float | None:
     return value
 
 
+def _steps(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -60,7 +70,8 @@ def _safe(name: str) -> str:
 
 def _search_options(parser: argparse.ArgumentParser, steps: int = 1000) -> None:
     g = parser.add_argument_group("latent search (METHOD.md §3)")
-    g.add_argument("--steps", type=_positive_int, default=steps, help=f"optimisation steps (default {steps})")
+    g.add_argument("--steps", type=_steps, default=steps,
+                   help=f"optimisation steps (default {steps}; 0: no search, the generated sources at z = 0)")
     g.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default 0.05)")
     g.add_argument("--bound", type=_bound, default=1.0, help="project z to [-B, B] after each step, or 'none' (default 1)")
     g.add_argument("--restarts", type=_positive_int, default=1, help="searches per mixture, best kept by loss (default 1)")
