@@ -55,37 +55,16 @@ from priorsep.losses import LossWeights, MixtureFeatures, losses_from_spectra
 from priorsep.separate import peak_normalise
 from priorsep.spectral import stft
 
+from _report import cpu_model, fmt_seconds, loadavg, write_section  # benchmarks/_report.py
+
 START = "<!-- separation_speed:start -->"
 END = "<!-- separation_speed:end -->"
 SR = 16000
 LENGTH = 16384
 PAPER_STEPS = 1000
-TITLE = """# priorsep benchmarks
-
-Timing scripts for `priorsep`. Each script writes its own section of this file between
-HTML-comment markers and can be re-run to replace it; numbers are only comparable when
-they come from the same machine, load and command, which each section states.
-"""
 
 
 # --------------------------------------------------------------------------- machine
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 class OtherCPU:
@@ -295,16 +274,6 @@ def breakdown(label, d, priors, mix, sep_per_step, args) -> Breakdown:
 # --------------------------------------------------------------------------- report
 
 
-def fmt_s(x: float) -> str:
-    if x >= 100:
-        return f"{x:.0f}"
-    if x >= 10:
-        return f"{x:.1f}"
-    if x >= 1:
-        return f"{x:.2f}"
-    return f"{x:.3f}"
-
-
 def fmt_ms(x: float) -> str:
     ms = x * 1e3
     return f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}"
@@ -339,7 +308,7 @@ def report(cases: list[Case], parts: list[Breakdown], info: dict, args) -> str:
         steps = f"{c.steps}*" if c.reduced else str(c.steps)
         spread = "" if math.isnan(c.spread) else f"{100 * c.spread:.0f}%"
         lines.append(f"| {c.label} | {c.d} | {c.batch} | {c.mode} | {steps} | {fmt_ms(c.step_per_mix)} | "
-                     f"{fmt_s(c.paper_per_mix)} | {speed} | {spread} | {c.others:.2f} |")
+                     f"{fmt_seconds(c.paper_per_mix)} | {speed} | {spread} | {c.others:.2f} |")
     lines.append("")
     notes = [
         ("mode `-`: batch 1, where `joint=False` and `joint=True` are the same search (measured once); "
@@ -399,21 +368,6 @@ def report(cases: list[Case], parts: list[Breakdown], info: dict, args) -> str:
         lines += [args.note, ""]
     lines.append(END)
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    if path.exists():
-        text = path.read_text()
-        if START in text and END in text and text.index(START) < text.index(END):
-            head, rest = text.split(START, 1)
-            tail = rest.split(END, 1)[1]
-            text = head + section.rstrip("\n") + tail
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = TITLE + "\n" + section
-    path.write_text(text)
 
 
 # --------------------------------------------------------------------------- main
@@ -477,7 +431,7 @@ def main(argv=None) -> None:
     info["load_end"] = loadavg()
     info["runtime"] = time.perf_counter() - start
     section = report(cases, parts, info, args)
-    write_section(args.out, section)
+    write_section(args.out, section, START, END)
     print()
     print(section)
     print(f"wrote {args.out}")

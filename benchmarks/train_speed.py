@@ -50,6 +50,8 @@ import priorsep
 from priorsep.data.folder import ClipSet
 from priorsep.train import RECIPES, Trainer
 
+from _report import cpu_model, fmt_seconds, loadavg, write_section  # benchmarks/_report.py
+
 START = "<!-- train_speed:start -->"
 END = "<!-- train_speed:end -->"
 
@@ -63,26 +65,6 @@ class Result:
     s_per_it: float | None = None  # None: skipped
     iters: int = 0
     note: str = ""  # "warmup-only", "skip: ...", ""
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def fmt(x: float) -> str:
-    if x >= 100:
-        return f"{x:.0f}"
-    if x >= 10:
-        return f"{x:.1f}"
-    if x >= 1:
-        return f"{x:.2f}"
-    return f"{x:.3g}"
 
 
 def predict(done: list[Result], d: int, recipe: str, batch: int, bf16: bool) -> tuple[float, str] | None:
@@ -148,7 +130,7 @@ def section(results: list[Result], args, command: str, t_start: str, total: floa
             lines.append(f"| {r.d} | {r.recipe} | {r.batch} | {prec} | - | - | {r.note[len('skip: '):]} |")
             continue
         its = "1 (1 warm-up iteration only)" if r.note == "warmup-only" else str(r.iters)
-        lines.append(f"| {r.d} | {r.recipe} | {r.batch} | {prec} | {fmt(r.s_per_it)} | {fmt(1 / r.s_per_it)} | {its} |")
+        lines.append(f"| {r.d} | {r.recipe} | {r.batch} | {prec} | {fmt_seconds(r.s_per_it, '.3g')} | {fmt_seconds(1 / r.s_per_it, '.3g')} | {its} |")
     lines += [
         "",
         f"- \"skipped: predicted > N s/it\": not run because the predicted time per iteration exceeds 3 x the case "
@@ -161,17 +143,6 @@ def section(results: list[Result], args, command: str, t_start: str, total: floa
         END,
     ]
     return "\n".join(lines)
-
-
-def write_section(out: Path, text: str) -> None:
-    old = out.read_text() if out.exists() else ""
-    if START in old and END in old:
-        a = old.index(START)
-        b = old.index(END) + len(END)
-        new = old[:a] + text + old[b:]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    out.write_text(new)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -190,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
 
     command = shlex.join([".venv/bin/python", "benchmarks/train_speed.py", *sys.argv[1:]])
     t_start = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
-    load0 = " ".join(f"{x:.2f}" for x in __import__("os").getloadavg())
+    load0 = loadavg()
     torch.manual_seed(0)
     clips = ClipSet(clips=torch.randn(64, 16384) * 0.1, folder="synthetic", files=64,
                     skipped_unreadable=0, skipped_silent=0, content_hash="-")
@@ -215,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
             r = Result(d, recipe, batch, bf16, note=f"skip: total budget ({args.total_budget:g} s) used")
         elif pred is not None and pred[0] > 3 * args.case_budget:
             r = Result(d, recipe, batch, bf16, note=f"skip: skipped: predicted > {3 * args.case_budget:g} s/it "
-                                                    f"(~{fmt(pred[0])} s/it {pred[1]})")
+                                                    f"(~{fmt_seconds(pred[0], '.3g')} s/it {pred[1]})")
         else:
             r = run_case(clips, d, recipe, batch, bf16, args.iters, args.case_budget)
         results.append(r)
@@ -223,9 +194,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"[{time.perf_counter() - t0:6.0f} s] {tag}: {shown} {r.note}", file=sys.stderr, flush=True)
 
     total = time.perf_counter() - t0
-    load1 = " ".join(f"{x:.2f}" for x in __import__("os").getloadavg())
+    load1 = loadavg()
     text = section(results, args, command, t_start, total, load0, load1)
-    write_section(args.out, text)
+    write_section(args.out, text, START, END)
     print(text)
 
 

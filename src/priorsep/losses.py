@@ -35,20 +35,6 @@ class LossWeights:
         return asdict(self)
 
 
-def multires_spectral(s_mix: Tensor, s_hat: Tensor) -> Tensor:
-    """L_ms = sum_{n=0,1,2} sum_{t,f} |P^n S(m) - P^n S(m_hat)| (an L1 sum, not a mean).
-
-    Args:
-        s_mix, s_hat: log-power images ``[B, frames, bins]``.
-    Returns:
-        ``[B]``.
-    """
-    total = s_mix.new_zeros(s_mix.shape[0])
-    for a, b in zip(spectral.pyramid(s_mix, LEVELS), spectral.pyramid(s_hat, LEVELS)):
-        total = total + (a - b).abs().sum(dim=(-2, -1))
-    return total
-
-
 def _edge_term(grad_a: Tensor, grad_b: Tensor) -> Tensor:
     """Psi = (mean tanh^2(gA / 2) * tanh^2(alpha gB / 2))^(1/4), alpha per mixture."""
     alpha = 2.0 * grad_a.abs().mean(dim=(-2, -1)) / (grad_b.abs().mean(dim=(-2, -1)) + _TINY)
@@ -81,24 +67,6 @@ def exclusion(a: Tensor, b: Tensor) -> Tensor:
         ``[...]`` (``[B]`` for ``[B, frames, bins]`` images).
     """
     return _exclusion_pyramids(spectral.pyramid(a, LEVELS), spectral.pyramid(b, LEVELS))
-
-
-def source_dispersion(s_sources: Tensor) -> Tensor:
-    """L_sd: E(S(s_i), S(s_j)), averaged over all pairs i < j.
-
-    Args:
-        s_sources: log-power images ``[B, K, frames, bins]``, K >= 2.
-    Returns:
-        ``[B]``.
-    """
-    pairs = list(combinations(range(s_sources.shape[1]), 2))
-    total = sum(exclusion(s_sources[:, i], s_sources[:, j]) for i, j in pairs)
-    return total / len(pairs)
-
-
-def mixture_coherence(s_mix: Tensor, s_hat: Tensor) -> Tensor:
-    """L_mc = -E(S(m), S(m_hat)): rewards edges shared by the mixture and its fit."""
-    return -exclusion(s_mix, s_hat)
 
 
 def frequency_consistency(mag_mix: Tensor, mag_hat: Tensor, eps: float = 1e-6) -> Tensor:
@@ -134,11 +102,16 @@ def losses_from_spectra(
 ) -> dict[str, Tensor]:
     """All four terms and the total, from the sources' STFTs.
 
+    - L_ms = sum_{n=0,1,2} sum_{t,f} |P^n S(m) - P^n S(m_hat)| (an L1 sum, not a mean);
+    - L_sd = E(S(s_i), S(s_j)), averaged over all pairs i < j;
+    - L_mc = -E(S(m), S(m_hat)): rewards edges shared by the mixture and its fit;
+    - L_fc: :func:`frequency_consistency` on linear magnitudes.
+
     The STFT is linear, so the fitted mixture's STFT is the sum of the sources' STFTs:
     one batched STFT of the K sources serves every term. The exclusion terms of L_mc and
     of every pair in L_sd are computed together, as one stack of image pairs, and L_ms
-    reuses their pooling pyramid: the same numbers as the term-by-term functions above,
-    with far fewer (small, overhead-bound) tensor operations per search step.
+    reuses their pooling pyramid, so a search step runs few (small, overhead-bound)
+    tensor operations.
 
     Args:
         mix: the mixture's features.

@@ -1,0 +1,62 @@
+"""Shared helpers of the benchmark scripts: machine facts, number formatting, and the
+marked sections of benchmarks/README.md that each script writes and re-writes."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+TITLE = """# priorsep benchmarks
+
+Timing scripts for `priorsep`. Each script writes its own section of this file between
+HTML-comment markers and can be re-run to replace it; numbers are only comparable when
+they come from the same machine, load and command, which each section states.
+"""
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (or what platform knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def loadavg() -> str:
+    """The 1/5/15-minute load averages, two decimals each."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def fmt_seconds(x: float, small: str = ".3f") -> str:
+    """Three significant-looking digits for a time in seconds; ``small`` formats x < 1."""
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    if x >= 1:
+        return f"{x:.2f}"
+    return format(x, small)
+
+
+def write_section(path: Path, section: str, start: str, end: str) -> None:
+    """Replace the text between the ``start`` and ``end`` markers of ``path`` with
+    ``section`` (which carries the markers), or append it; create the file if needed."""
+    if path.exists():
+        text = path.read_text()
+        if start in text and end in text and text.index(start) < text.index(end):
+            head, rest = text.split(start, 1)
+            tail = rest.split(end, 1)[1]
+            text = head + section.rstrip("\n") + tail
+        else:
+            text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = TITLE + "\n" + section
+    path.write_text(text)
