@@ -236,7 +236,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _init_processes(device: str) -> tuple[int, str]:
+    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1).
+
+    Returns:
+        this process's rank and the device it trains on (``cuda:<local rank>`` on GPUs).
+    """
+    import os
+
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, device
+    if device == "cuda":
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return dist.get_rank(), device
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    import torch.distributed as dist
+
     from .data.folder import load_folder
     from .train import Trainer
 
@@ -252,20 +274,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     if latest is not None and not args.resume:
         raise CliError(f"{run_dir} already holds checkpoints; pass --resume to continue, or choose another --run-dir")
     clips = load_folder(args.data)
-    print(f"{clips.clips.shape[0]} clips from {clips.files} files in {args.data} "
-          f"({clips.skipped_silent} near-silent clips and {clips.skipped_unreadable} unreadable files skipped)",
-          file=sys.stderr)
-    trainer = Trainer(clips, run_dir, d=args.d, recipe=args.recipe, batch=args.batch, seed=args.seed,
-                      device=args.device, bf16=args.bf16, name=args.name)
-    if latest is not None:
-        trainer.resume(latest)
-        print(f"resumed from {latest} at step {trainer.step}", file=sys.stderr)
-    trainer.train(steps=args.steps, minutes=args.minutes, checkpoint_minutes=args.checkpoint_minutes,
-                  keep=args.keep, progress=sys.stderr.isatty())
-    command = "priorsep " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("priorsep") else ""
-    trainer.export(out, command=command)
-    print(f"wrote {out} ({trainer.name}, d={args.d}, {trainer.recipe.name} recipe, step {trainer.step}, "
-          f"{trainer.seconds / 60:.1f} min); checkpoints and samples in {run_dir}")
+    rank, device = _init_processes(args.device)
+    say = (lambda text: print(text, file=sys.stderr)) if rank == 0 else (lambda text: None)
+    say(f"{clips.clips.shape[0]} clips from {clips.files} files in {args.data} "
+        f"({clips.skipped_silent} near-silent clips and {clips.skipped_unreadable} unreadable files skipped)")
+    try:
+        trainer = Trainer(clips, run_dir, d=args.d, recipe=args.recipe, batch=args.batch, seed=args.seed,
+                          device=device, bf16=args.bf16, name=args.name)
+        if trainer.world > 1:
+            say(f"{trainer.world} processes, {trainer.local} clips each per batch of {trainer.recipe.batch}")
+        if latest is not None:
+            trainer.resume(latest)
+            say(f"resumed from {latest} at step {trainer.step}")
+        trainer.train(steps=args.steps, minutes=args.minutes, checkpoint_minutes=args.checkpoint_minutes,
+                      keep=args.keep, progress=sys.stderr.isatty())
+        if rank == 0:
+            command = "priorsep " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("priorsep") else ""
+            trainer.export(out, command=command)
+            print(f"wrote {out} ({trainer.name}, d={args.d}, {trainer.recipe.name} recipe, step {trainer.step}, "
+                  f"{trainer.seconds / 60:.1f} min); checkpoints and samples in {run_dir}")
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
     return 0
 
 
@@ -309,7 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="folder of audio clips or recordings, any layout, any rate")
     p.add_argument("--name", required=True, help="the source class, e.g. digits (names the output files)")
     p.add_argument("--out", required=True, help="the saved prior to write (.safetensors)")
-    p.add_argument("--d", type=_positive_int, default=64, help="model size (paper: 64)")
+    p.add_argument("--d", "--model-size", dest="d", type=_positive_int, default=64,
+                   help="model size (paper: 64); under torchrun write --model-size, since torchrun "
+                        "reads --d as an ambiguous abbreviation of its own options")
     p.add_argument("--recipe", choices=("paper", "fast"), default="fast",
                    help="paper: WGAN-GP, 5 critic steps, batch 64; fast: non-saturating + lazy R1, batch 16")
     p.add_argument("--batch", type=_positive_int, help="override the recipe's batch size")

@@ -14,6 +14,16 @@ optimisers, step, RNG state) written every few minutes as safetensors + JSON (no
 is pickled), the last few kept; each checkpoint also writes sample WAVs and a
 spectrogram grid. ``Trainer.train`` resumed from a checkpoint takes exactly the steps
 an uninterrupted run would have taken.
+
+Data-parallel training (``torchrun``): when ``torch.distributed`` is initialised, every
+process draws the same global batch (indices, latents and interpolation weights come from
+one seeded generator shared by all ranks) and takes its own slice of it; after each
+backward pass the gradients are averaged over the processes with one all-reduce. The
+update is therefore the single-process update on the global batch, penalties included:
+the WGAN-GP and R1 penalties are per-example terms of a batch mean, so averaging the
+per-rank gradients of per-rank means gives the gradient of the global mean. (PyTorch's
+``DistributedDataParallel`` wrapper is not used because it does not support the
+``torch.autograd.grad`` call that both penalties need.)
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -75,6 +86,10 @@ class Trainer:
         batch: overrides the recipe's batch size.
         seed: seeds the weights, the batches and the latents.
         bf16: run the networks under bfloat16 autocast (the penalties stay float32).
+        phase_shuffle: the critic's phase-shuffle radius (paper: 2).
+
+    Under ``torch.distributed`` the batch is the global batch, split evenly over the
+    processes; only rank 0 writes checkpoints, samples and the log.
     """
 
     def __init__(
@@ -89,32 +104,67 @@ class Trainer:
         device: str = "cpu",
         bf16: bool = False,
         name: str = "prior",
+        phase_shuffle: int = 2,
     ):
         self.recipe = RECIPES[recipe] if isinstance(recipe, str) else recipe
         if batch is not None:
             self.recipe = replace(self.recipe, batch=batch)
         self.clips, self.run_dir, self.d, self.seed = clips, Path(run_dir), d, seed
         self.device, self.bf16, self.name = torch.device(device), bf16, name
+        self.rank, self.world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+        if self.recipe.batch % self.world:
+            raise ValueError(f"batch {self.recipe.batch} does not split evenly over {self.world} processes")
+        self.local = self.recipe.batch // self.world
         torch.manual_seed(seed)
         self.G = WaveGANGenerator(d).to(self.device)
-        self.D = WaveGANDiscriminator(d).to(self.device)
+        self.D = WaveGANDiscriminator(d, phase_shuffle=phase_shuffle).to(self.device)
+        # the shared stream draws global batches; the global stream (phase shuffle) is per rank
+        self.gen = torch.Generator().manual_seed(seed)
+        if self.rank:
+            torch.manual_seed(seed + 7919 * self.rank)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=self.recipe.lr, betas=self.recipe.betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.recipe.lr, betas=self.recipe.betas)
         self.step = 0
         self.seconds = 0.0
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.rank == 0:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
 
     # --- one iteration ---------------------------------------------------------------
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
+    def _mine(self, x: Tensor) -> Tensor:
+        """This process's slice of a global batch ``[batch, ...]``."""
+        return x[self.rank * self.local:(self.rank + 1) * self.local].to(self.device)
+
     def _real(self) -> Tensor:
-        idx = torch.randint(0, self.clips.clips.shape[0], (self.recipe.batch,))
-        return self.clips.clips[idx].to(self.device)[:, None]
+        idx = torch.randint(0, self.clips.clips.shape[0], (self.recipe.batch,), generator=self.gen)
+        return self.clips.clips[self._mine(idx).cpu()].to(self.device)[:, None]
 
     def _z(self) -> Tensor:
-        return torch.rand(self.recipe.batch, self.G.latent_dim, device=self.device) * 2 - 1
+        return self._mine(torch.rand(self.recipe.batch, self.G.latent_dim, generator=self.gen) * 2 - 1)
+
+    def _average_gradients(self, module: torch.nn.Module) -> None:
+        """Average ``module``'s gradients over the processes (one all-reduce)."""
+        if self.world == 1:
+            return
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def _mean_over_ranks(self, stats: dict[str, float]) -> dict[str, float]:
+        if self.world == 1:
+            return stats
+        keys = sorted(stats)
+        values = torch.tensor([stats[k] for k in keys], dtype=torch.float64, device=self.device)
+        dist.all_reduce(values)
+        return {k: v / self.world for k, v in zip(keys, values.tolist())}
 
     def _critic_step(self) -> dict[str, float]:
         r = self.recipe
@@ -127,7 +177,7 @@ class Trainer:
         if r.loss == "wgan-gp":
             with self._autocast():
                 d_real, d_fake = self.D(real).float(), self.D(fake).float()
-            eps = torch.rand(real.shape[0], 1, 1, device=self.device)
+            eps = self._mine(torch.rand(r.batch, 1, 1, generator=self.gen))
             mix = (eps * real + (1 - eps) * fake).requires_grad_(True)
             penalty = (_grad_norm_sq(self.D(mix), mix).sqrt() - 1).square().mean()
             wdist = d_real.mean() - d_fake.mean()
@@ -146,6 +196,7 @@ class Trainer:
         else:
             raise ValueError(f"unknown GAN loss {r.loss!r}")
         loss.backward()
+        self._average_gradients(self.D)
         self.opt_d.step()
         out["d_loss"] = loss.item()
         return out
@@ -160,6 +211,7 @@ class Trainer:
         loss.backward()
         for p in self.D.parameters():
             p.requires_grad_(True)
+        self._average_gradients(self.G)
         self.opt_g.step()
         return loss.item()
 
@@ -171,7 +223,7 @@ class Trainer:
             stats = self._critic_step()
         stats["g_loss"] = self._generator_step()
         self.step += 1
-        return stats
+        return self._mean_over_ranks(stats)
 
     # --- the loop --------------------------------------------------------------------
 
@@ -184,21 +236,24 @@ class Trainer:
         progress: bool = True,
     ) -> None:
         """Train until ``steps`` total steps or ``minutes`` of wall time, whichever
-        comes first, checkpointing every ``checkpoint_minutes`` and at the end."""
+        comes first, checkpointing every ``checkpoint_minutes`` and at the end.
+        Under ``torch.distributed`` rank 0's clock decides for every process."""
         if steps is None and minutes is None:
             raise ValueError("give steps or minutes")
+        self._broadcast_weights()
+        lead = self.rank == 0
         start = time.perf_counter()
         last_ckpt = start
         log_path = self.run_dir / "log.csv"
-        new_log = not log_path.exists()
-        with open(log_path, "a", newline="") as log, tqdm(
-            total=steps, initial=self.step, desc=f"train {self.name}", unit="it", disable=not progress
+        new_log = lead and not log_path.exists()
+        with open(log_path if lead else os.devnull, "a", newline="") as log, tqdm(
+            total=steps, initial=self.step, desc=f"train {self.name}", unit="it", disable=not (progress and lead)
         ) as bar:
             writer = csv.writer(log)
             if new_log:
                 writer.writerow(["step", "seconds", "d_loss", "g_loss", "penalty", "wasserstein"])
             while steps is None or self.step < steps:
-                if minutes is not None and time.perf_counter() - start >= minutes * 60:
+                if self._agree(minutes is not None and time.perf_counter() - start >= minutes * 60):
                     break
                 stats = self.train_step()
                 now = time.perf_counter()
@@ -206,13 +261,37 @@ class Trainer:
                                  stats.get("penalty", ""), stats.get("wasserstein", "")])
                 bar.update(1)
                 bar.set_postfix(d=f"{stats['d_loss']:.3f}", g=f"{stats['g_loss']:.3f}")
-                if now - last_ckpt >= checkpoint_minutes * 60:
+                if self._agree(now - last_ckpt >= checkpoint_minutes * 60):
                     self.seconds += now - start
                     start = last_ckpt = now
                     log.flush()
                     self.checkpoint(keep)
         self.seconds += time.perf_counter() - start
         self.checkpoint(keep)
+
+    # --- processes -------------------------------------------------------------------
+
+    def _agree(self, flag: bool) -> bool:
+        """Rank 0's ``flag``, on every process."""
+        if self.world == 1:
+            return flag
+        value = torch.tensor([int(flag)], device=self.device)
+        dist.broadcast(value, 0)
+        return bool(value.item())
+
+    def _broadcast_weights(self) -> None:
+        if self.world > 1:
+            for tensor in list(self.G.state_dict().values()) + list(self.D.state_dict().values()):
+                dist.broadcast(tensor, 0)
+
+    def _rng_states(self) -> list[Tensor]:
+        """Every process's global RNG state (phase shuffle), rank order."""
+        state = torch.get_rng_state()
+        if self.world == 1:
+            return [state]
+        gathered = [torch.empty_like(state, device=self.device) for _ in range(self.world)]
+        dist.all_gather(gathered, state.to(self.device))
+        return [g.cpu() for g in gathered]
 
     # --- checkpoints -----------------------------------------------------------------
 
@@ -223,20 +302,26 @@ class Trainer:
             for pid, state in opt.state_dict()["state"].items():
                 for key, value in state.items():
                     out[f"{tag}.{pid}.{key}"] = torch.as_tensor(value)
-        out["rng.torch"] = torch.get_rng_state()
+        out["rng.data"] = self.gen.get_state()
+        for rank, state in enumerate(self._rng_states()):
+            out[f"rng.torch.{rank}"] = state
         return {k: v.detach().contiguous().cpu() for k, v in out.items()}
 
     def checkpoint(self, keep: int = 3) -> Path:
-        """Write ``ckpt-<step>.safetensors`` (atomically), samples, and drop old ones."""
+        """Write ``ckpt-<step>.safetensors`` (atomically), samples, and drop old ones.
+        Every process must call it; rank 0 writes."""
+        tensors = self._tensors()
+        path = self.run_dir / f"ckpt-{self.step:08d}.safetensors"
+        if self.rank:
+            return path
         meta = {
             "step": self.step, "seconds": self.seconds, "d": self.d, "name": self.name, "seed": self.seed,
-            "recipe": asdict(self.recipe), "data": self.clips.describe(),
+            "world": self.world, "recipe": asdict(self.recipe), "data": self.clips.describe(),
             "param_groups": {tag: opt.state_dict()["param_groups"] for tag, opt in
                              (("opt_g", self.opt_g), ("opt_d", self.opt_d))},
         }
-        path = self.run_dir / f"ckpt-{self.step:08d}.safetensors"
         tmp = path.with_name(path.name + ".tmp")
-        save_file(self._tensors(), str(tmp), metadata={"priorsep-checkpoint": json.dumps(meta)})
+        save_file(tensors, str(tmp), metadata={"priorsep-checkpoint": json.dumps(meta)})
         os.replace(tmp, path)
         for old in sorted(self.run_dir.glob("ckpt-*.safetensors"))[:-keep]:
             old.unlink()
@@ -249,7 +334,9 @@ class Trainer:
         return found[-1] if found else None
 
     def resume(self, path: str | os.PathLike) -> None:
-        """Restore weights, optimiser states, step and RNG state from a checkpoint."""
+        """Restore weights, optimiser states, step and RNG states from a checkpoint.
+        A checkpoint written by a different number of processes resumes too, with
+        freshly seeded phase-shuffle streams (the update is no longer bit-identical)."""
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads(f.metadata()["priorsep-checkpoint"])
             tensors = {k: f.get_tensor(k) for k in f.keys()}
@@ -265,8 +352,13 @@ class Trainer:
                     _, pid, name = key.split(".", 2)
                     state.setdefault(int(pid), {})[name] = value
             opt.load_state_dict({"state": state, "param_groups": meta["param_groups"][tag]})
-        torch.set_rng_state(tensors["rng.torch"])
+        self.gen.set_state(tensors["rng.data"])
         self.step, self.seconds = int(meta["step"]), float(meta["seconds"])
+        mine = f"rng.torch.{self.rank}"
+        if meta.get("world", 1) == self.world and mine in tensors:
+            torch.set_rng_state(tensors[mine])
+        else:
+            torch.manual_seed(self.seed + 7919 * self.rank + self.step)
 
     # --- outputs ---------------------------------------------------------------------
 
