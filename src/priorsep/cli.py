@@ -236,6 +236,57 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prior_report(args: argparse.Namespace) -> int:
+    from .data.folder import load_folder
+    from .report import pick, prior_report, report_table
+
+    prior = load_prior(args.prior)
+    args.out = args.out or f"{_safe(prior.name)}-report"
+    sets = {}
+    for i, folder in enumerate([args.data] + list(args.other)):
+        clips = load_folder(folder, sample_rate=prior.sample_rate, length=prior.length)
+        if clips.clips.shape[0] < 2:
+            raise CliError(f"{folder}: the report needs at least 2 clips; found {clips.clips.shape[0]}")
+        label = f"{Path(folder).name or folder} ({'own class' if i == 0 else 'other class'})"
+        sets[label if label not in sets else f"{label} #{i}"] = clips.clips
+    with StagedDir(args.out) as stage:
+        projections = prior_report(prior, sets, steps=args.steps, n=args.n, restarts=args.restarts, seed=args.seed,
+                                   progress=sys.stderr.isatty())
+        table = report_table(projections)
+        medians = {label: proj.medians() for label, proj in projections.items()}
+        own = next(iter(medians.values()))["projection"]
+        margins = {label: {k: own[k] - m["projection"][k] for k in own} for label, m in list(medians.items())[1:]}
+        gen = torch.Generator().manual_seed(args.seed)
+        with torch.no_grad():
+            samples = prior.generate(torch.rand(8, prior.latent_dim, generator=gen) * 2 - 1).float()
+        spectrogram_grid([(f"sample {i}", x) for i, x in enumerate(samples)], prior.sample_rate,
+                         stage / "samples.png", title=f"{prior.name}: prior samples")
+        panels = []
+        for label, proj in projections.items():
+            for j in range(min(2, proj.clips.shape[0])):
+                panels += [(f"{label[:24]} clip {j}", proj.clips[j]), (f"projection {j}", proj.generated[j])]
+        spectrogram_grid(panels, prior.sample_rate, stage / "projections.png", cols=4,
+                         title=f"{prior.name}: held-out clips and their projections ({args.steps} steps)")
+        report = {
+            "priorsep": __version__, "prior": str(args.prior), "prior_name": prior.name,
+            "prior_metadata": getattr(prior, "metadata", {}),
+            "settings": {"steps": args.steps, "n": args.n, "restarts": args.restarts, "seed": args.seed},
+            "sets": {label: {"folder": folder, "clips": int(proj.clips.shape[0]), "median": medians[label],
+                             "seconds": round(proj.seconds, 2),
+                             "per_clip": {row: {k: v.tolist() for k, v in sc.items()} for row, sc in proj.scores.items()}}
+                     for (label, proj), folder in zip(projections.items(), [args.data] + list(args.other))},
+            "own_minus_other": margins,
+        }
+        (stage / "report.json").write_text(_json(report) + "\n")
+        (stage / "report.md").write_text(table + "\n")
+    print(table)
+    for label, m in margins.items():
+        print(f"own class minus {label}: projection spectral SNR {m['spectral_snr']:+.2f} dB, "
+              f"SI-SDR {m['si_sdr']:+.2f} dB")
+    print(f"wrote report.json, report.md, samples.png and projections.png to {args.out}")
+    return 0
+
+
 def _init_processes(device: str) -> tuple[int, str]:
     """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1).
 
@@ -356,6 +407,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (slow on CPUs without bf16 units)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("prior-report", help="how well a prior fits held-out clips of its class (and of others)")
+    p.add_argument("prior", help="a built-in prior name or a saved-prior file")
+    p.add_argument("--data", required=True, help="held-out clips of the prior's own class (a folder, any layout)")
+    p.add_argument("--other", action="append", default=[], metavar="DIR",
+                   help="clips of another class (repeatable); a good prior fits its own class clearly better")
+    p.add_argument("--out", help="output folder (default: <prior name>-report)")
+    p.add_argument("--steps", type=_int_at_least(0), default=200, help="search steps per clip (default 200)")
+    p.add_argument("--n", type=_int_at_least(2), default=32, help="clips per folder, a seeded random subset (default 32)")
+    p.add_argument("--restarts", type=_positive_int, default=1, help="searches per clip, best kept (default 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_prior_report)
 
     p = sub.add_parser("priors", help="list the built-in priors")
     p.set_defaults(func=cmd_priors)

@@ -103,7 +103,7 @@ def losses_from_spectra(
     """All four terms and the total, from the sources' STFTs.
 
     - L_ms = sum_{n=0,1,2} sum_{t,f} |P^n S(m) - P^n S(m_hat)| (an L1 sum, not a mean);
-    - L_sd = E(S(s_i), S(s_j)), averaged over all pairs i < j;
+    - L_sd = E(S(s_i), S(s_j)), averaged over all pairs i < j (0 for one source);
     - L_mc = -E(S(m), S(m_hat)): rewards edges shared by the mixture and its fit;
     - L_fc: :func:`frequency_consistency` on linear magnitudes.
 
@@ -122,14 +122,15 @@ def losses_from_spectra(
     hat_spec = source_specs.sum(dim=1)
     s_hat = spectral.log_power(hat_spec)
     s_src = spectral.log_power(source_specs)
-    first, second = zip(*combinations(range(source_specs.shape[1]), 2))
+    pairs = list(combinations(range(source_specs.shape[1]), 2))  # none for K = 1 (a projection)
+    first, second = [i for i, _ in pairs], [j for _, j in pairs]
     # image pairs [B, 1 + P, frames, bins]: (S(m), S(m_hat)), then (S(s_i), S(s_j)) for i < j
     pyr_a = spectral.pyramid(torch.cat([mix.log_power[:, None], s_src[:, list(first)]], dim=1), LEVELS)
     pyr_b = spectral.pyramid(torch.cat([s_hat[:, None], s_src[:, list(second)]], dim=1), LEVELS)
     excl = _exclusion_pyramids(pyr_a, pyr_b)  # [B, 1 + P]
     out = {
         "ms": sum((a[:, 0] - b[:, 0]).abs().sum(dim=(-2, -1)) for a, b in zip(pyr_a, pyr_b)),
-        "sd": excl[:, 1:].mean(dim=1),
+        "sd": excl[:, 1:].mean(dim=1) if pairs else torch.zeros_like(excl[:, 0]),
         "mc": -excl[:, 0],
         "fc": frequency_consistency(mix.magnitude, hat_spec.abs()),
     }

@@ -65,11 +65,12 @@ class SeparationResult:
     settings: dict = field(default_factory=dict)
 
 
-def check_priors(priors: Sequence[Prior]) -> list[Prior]:
-    """At least two priors with the interface, one sample rate and one length."""
+def check_priors(priors: Sequence[Prior], minimum: int = 2) -> list[Prior]:
+    """At least ``minimum`` priors with the interface, one sample rate and one length."""
     priors = [check_prior(p) for p in priors]
-    if len(priors) < 2:
-        raise PriorError(f"separation needs at least two priors; got {len(priors)}")
+    if len(priors) < minimum:
+        raise PriorError(f"separation needs at least two priors; got {len(priors)}" if minimum == 2
+                         else f"need at least {minimum} priors; got {len(priors)}")
     rates = {p.sample_rate for p in priors}
     if len(rates) > 1:
         desc = ", ".join(f"{p.name}: {p.sample_rate} Hz" for p in priors)
@@ -139,6 +140,9 @@ class Separator:
         progress: show a progress bar.
     """
 
+    #: fewest priors accepted (a subclass that projects onto one prior lowers it)
+    min_priors = 2
+
     def __init__(
         self,
         priors: Sequence[Prior],
@@ -155,7 +159,7 @@ class Separator:
         joint: bool = False,
         progress: bool = False,
     ):
-        self.priors = check_priors(priors)
+        self.priors = check_priors(priors, self.min_priors)
         if steps < 0 or restarts < 1:
             raise ValueError(f"steps must be >= 0 and restarts >= 1; got steps={steps}, restarts={restarts}")
         if bound is not None and bound <= 0:
