@@ -54,14 +54,14 @@ class Recipe:
     """A GAN training recipe."""
 
     name: str
-    loss: str  # "wgan-gp" or "ns-r1"
+    loss: str  # "wgan-gp", "ns-r1" (non-saturating) or "hinge-r1"
     batch: int
     critic_steps: int
     lr: float = 1e-4
     betas: tuple[float, float] = (0.5, 0.9)
     gp_weight: float = 10.0  # wgan-gp
-    r1_gamma: float = 1.0  # ns-r1
-    r1_every: int = 4  # ns-r1, lazy regularisation interval
+    r1_gamma: float = 1.0  # ns-r1, hinge-r1
+    r1_every: int = 4  # ns-r1, hinge-r1: lazy regularisation interval
 
 
 RECIPES = {
@@ -183,12 +183,15 @@ class Trainer:
             wdist = d_real.mean() - d_fake.mean()
             loss = -wdist + r.gp_weight * penalty
             out.update(wasserstein=wdist.item(), penalty=penalty.item())
-        elif r.loss == "ns-r1":
+        elif r.loss in ("ns-r1", "hinge-r1"):
             lazy = self.step % r.r1_every == 0
             real = real.requires_grad_(lazy)
             with self._autocast():
                 d_real, d_fake = self.D(real).float(), self.D(fake).float()
-            loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+            if r.loss == "ns-r1":
+                loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+            else:
+                loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
             if lazy:
                 penalty = _grad_norm_sq(d_real, real).mean()
                 loss = loss + r.r1_gamma / 2 * penalty * r.r1_every
@@ -207,7 +210,7 @@ class Trainer:
             p.requires_grad_(False)
         with self._autocast():
             scores = self.D(self.G(self._z())).float()
-        loss = -scores.mean() if self.recipe.loss == "wgan-gp" else F.softplus(-scores).mean()
+        loss = F.softplus(-scores).mean() if self.recipe.loss == "ns-r1" else -scores.mean()
         loss.backward()
         for p in self.D.parameters():
             p.requires_grad_(True)
@@ -377,12 +380,16 @@ class Trainer:
         spectrogram_grid([(f"sample {i}", c) for i, c in enumerate(x)], 16000, folder / "samples.png",
                          title=f"{self.name}, step {self.step}")
 
-    def export(self, out: str | os.PathLike, command: str = "") -> Path:
-        """Save the generator as a prior that ``load_prior`` and ``separate`` use."""
+    def prior(self) -> WaveGANPrior:
+        """The generator as it stands, as a prior (a copy, in eval mode)."""
         prior = WaveGANPrior(d=self.d, name=self.name)
         prior.generator.load_state_dict(self.G.state_dict())
+        return prior.eval()
+
+    def export(self, out: str | os.PathLike, command: str = "") -> Path:
+        """Save the generator as a prior that ``load_prior`` and ``separate`` use."""
         return save_prior(
-            prior, out,
+            self.prior(), out,
             training={"family": "wavegan", "recipe": asdict(self.recipe), "steps": self.step,
                       "seconds": round(self.seconds, 1), "seed": self.seed, "bf16": self.bf16,
                       "command": command},
