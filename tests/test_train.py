@@ -87,6 +87,7 @@ def test_train_command_writes_a_prior_that_separate_uses(clip_dir, tmp_path, cap
     assert main(args) == 0
     prior = load_prior(out)
     assert prior.name == "sines" and prior.metadata["training"]["steps"] == 2
+    assert prior.metadata["training"]["command"] == "priorsep " + " ".join(args)
     assert prior.metadata["data"]["clips"] == 12 and prior.metadata["training"]["recipe"]["name"] == "fast"
     capsys.readouterr()
     assert main(args) == 2  # the run folder has checkpoints: refuse without --resume

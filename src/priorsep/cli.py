@@ -11,6 +11,7 @@ import argparse
 import json
 import platform
 import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -287,6 +288,30 @@ def cmd_prior_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mix(args: argparse.Namespace) -> int:
+    import os
+
+    from .data.mixtures import load_mixture_set, make_mixture_set, write_manifest
+
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+    manifest = make_mixture_set(args.data, classes, split=args.split, n=args.n, seed=args.seed, gains=args.gains)
+    out = Path(args.out)
+    with StagedDir(out) as stage:
+        manifest["root"] = os.path.relpath(Path(args.data).resolve(), out.resolve())
+        manifest["command"] = args.command_line
+        write_manifest(manifest, stage / "manifest.json")
+        if args.wav:
+            built = load_mixture_set(manifest, root=args.data)
+            (stage / "wav").mkdir()
+            for i, ident in enumerate(built.ids):
+                write_audio(stage / "wav" / f"{ident}.mixture.wav", built.mixtures[i], 16000)
+                for k, cls in enumerate(built.classes):
+                    write_audio(stage / "wav" / f"{ident}.{k}_{cls}.wav", built.sources[i, k], 16000)
+    print(f"wrote {out / 'manifest.json'}: {args.n} mixtures of {'+'.join(classes)} ({args.gains} gains, "
+          f"{args.split} split, seed {args.seed})" + (", with WAVs in wav/" if args.wav else ""))
+    return 0
+
+
 def _init_processes(device: str) -> tuple[int, str]:
     """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1).
 
@@ -340,8 +365,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer.train(steps=args.steps, minutes=args.minutes, checkpoint_minutes=args.checkpoint_minutes,
                       keep=args.keep, progress=sys.stderr.isatty())
         if rank == 0:
-            command = "priorsep " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("priorsep") else ""
-            trainer.export(out, command=command)
+            trainer.export(out, command=args.command_line)
             print(f"wrote {out} ({trainer.name}, d={args.d}, {trainer.recipe.name} recipe, step {trainer.step}, "
                   f"{trainer.seconds / 60:.1f} min); checkpoints and samples in {run_dir}")
     finally:
@@ -420,6 +444,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_prior_report)
 
+    p = sub.add_parser("mix", help="draw a seeded mixture set from a dataset folder (a manifest that rebuilds it exactly)")
+    p.add_argument("--classes", required=True, help="comma-separated classes, e.g. digits,drums")
+    p.add_argument("--data", required=True, help="dataset folder: <data>/<class>/<split>/ with 16 kHz mono clips")
+    p.add_argument("--split", default="test", help="which split to draw from (default test)")
+    p.add_argument("--n", type=_positive_int, default=100, help="mixtures (default 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gains", choices=("paper", "random"), default="paper",
+                   help="paper: peak-normalised sources, unit weights; random: then a gain in [-12, 0] dB each")
+    p.add_argument("--out", required=True, help="output folder: manifest.json (and wav/ with --wav)")
+    p.add_argument("--wav", action="store_true", help="also write every mixture and its sources as WAVs")
+    p.set_defaults(func=cmd_mix)
+
     p = sub.add_parser("priors", help="list the built-in priors")
     p.set_defaults(func=cmd_priors)
 
@@ -432,7 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.command_line = "priorsep " + shlex.join(argv)  # recorded in what the command writes
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
