@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import shlex
@@ -80,17 +81,14 @@ def _search_options(parser: argparse.ArgumentParser, steps: int = 1000) -> None:
         g.add_argument(f"--w-{term}", type=float, default=default, help=f"weight of L_{term} (default {default})")
 
 
+def _search_settings(args: argparse.Namespace) -> dict:
+    """The Separator options the search flags set."""
+    return {"steps": args.steps, "lr": args.lr, "bound": args.bound, "restarts": args.restarts, "seed": args.seed,
+            "weights": {"mc": args.w_mc, "ms": args.w_ms, "fc": args.w_fc, "sd": args.w_sd}}
+
+
 def _separator(args: argparse.Namespace, priors: list) -> Separator:
-    return Separator(
-        priors,
-        steps=args.steps,
-        lr=args.lr,
-        bound=args.bound,
-        restarts=args.restarts,
-        seed=args.seed,
-        weights={"mc": args.w_mc, "ms": args.w_ms, "fc": args.w_fc, "sd": args.w_sd},
-        progress=sys.stderr.isatty(),
-    )
+    return Separator(priors, **_search_settings(args), progress=sys.stderr.isatty())
 
 
 def _finite(obj):
@@ -289,8 +287,6 @@ def cmd_prior_report(args: argparse.Namespace) -> int:
 
 
 def cmd_mix(args: argparse.Namespace) -> int:
-    import os
-
     from .data.mixtures import load_mixture_set, make_mixture_set, write_manifest
 
     classes = [c.strip() for c in args.classes.split(",") if c.strip()]
@@ -312,14 +308,116 @@ def cmd_mix(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from . import bench
+    from .baselines import BASELINES
+    from .data.folder import load_folder
+
+    sets_dir = Path(args.sets) if args.sets else bench.DEFAULT_SETS
+    if not sets_dir.is_dir():
+        raise CliError(f"{sets_dir}: no such folder of mixture sets (give --sets DIR)")
+    sets = sorted(sets_dir.glob("*.json"))
+    if args.only_sets:
+        wanted = set(args.only_sets.split(","))
+        sets = [s for s in sets if s.stem in wanted]
+    if not sets:
+        raise CliError(f"{sets_dir}: no mixture manifests (*.json)")
+    known = list(BASELINES) + ["priorsep"]
+    names = known if args.methods == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in names if m not in known]
+    if unknown:
+        raise CliError(f"unknown method(s) {unknown}; choose from {', '.join(known)} or 'all'")
+    train_root = Path(args.train) if args.train else sets_dir / "clips"
+    train_cache: dict[str, torch.Tensor] = {}
+
+    def train(cls: str) -> torch.Tensor:
+        if cls not in train_cache:
+            train_cache[cls] = load_folder(train_root / cls / "train", max_clips=args.train_clips).clips
+        return train_cache[cls]
+
+    train.describe = f"{train_root.resolve()} (first {args.train_clips} clips per class)"  # type: ignore[attr-defined]
+    methods, skipped = [], []
+    for name in names:
+        if name == "priorsep":
+            priors = {}
+            for spec in args.prior:
+                cls, _, what = spec.partition("=")
+                if not what:
+                    raise CliError(f"--prior {spec!r}: expected CLASS=NAME_OR_FILE")
+                priors[cls] = load_prior(what)
+            classes = {c for s in sets for c in json.loads(s.read_text())["classes"]}
+            for cls in sorted(classes - set(priors)):
+                try:
+                    priors[cls] = load_prior(cls)
+                except PriorError:
+                    pass
+            if not classes <= set(priors):
+                skipped.append(f"priorsep (no prior for {', '.join(sorted(classes - set(priors)))}; "
+                               f"give --prior CLASS=FILE)")
+                continue
+            methods.append(bench.priorsep_method(priors, **_search_settings(args)))
+        else:
+            options = {"steps": args.dap_steps} if name == "dap" and args.dap_steps else {}
+            methods.append(bench.baseline_method(name, train, **options))
+    out = Path(args.out)
+    if not out.resolve().parent.is_dir():
+        raise CliError(f"{out}: its folder does not exist")
+    cache = Path(args.cache) if args.cache else out.parent / ".bench-cache"
+    figure = out.with_suffix(".png")
+    cells = bench.run_benchmark(sets, methods, cache, limit=args.limit, slow_limit=args.slow_limit,
+                                progress=sys.stderr.isatty(), figure=figure)
+    priors_used = next((m.settings["priors"] for m in methods if m.name == "priorsep"), None)
+    header = "\n".join([
+        "# Benchmark results", "",
+        f"Command: `{args.command_line}`  ",
+        f"Versions: {bench.versions()}  ",
+        f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads.  ",
+        f"Sets: {len(sets)} from `{sets_dir}`; every cell gives the median (mean) over the mixtures it used "
+        f"(column n): all mixtures{'' if args.limit is None else f' up to {args.limit}'} per set, "
+        f"slow methods (priorsep, dap) the first {args.slow_limit}.  ",
+        "† unsupervised: estimates matched to sources by the best permutation (mean SI-SDR). "
+        "`paper-protocol` reproduces the paper's flawed baseline protocol (METHOD.md §5), as coded.  ",
+        f"Training clips for nmf-dict and template: {train.describe}.  ",  # type: ignore[attr-defined]
+        f"Priors: {json.dumps(priors_used) if priors_used else 'none'}" + (f"; skipped: {'; '.join(skipped)}" if skipped else ""),
+        "",
+        f"CSV with every statistic: `{out.with_suffix('.csv').name}`; figure: `{figure.name}`.", "",
+    ])
+    text = bench.markdown(cells, header)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text)
+    bench.write_csv(cells, out.with_suffix(".csv"))
+    os.replace(tmp, out)
+    print(text)
+    for note in skipped:
+        print(f"priorsep: skipped {note}", file=sys.stderr)
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from .data.build import CLASSES, DataBuildError, build, verify
+
+    classes = list(CLASSES) if "all" in args.classes else list(dict.fromkeys(args.classes))
+    try:
+        if args.action == "verify":
+            problems = {cls: verify(args.out, cls) for cls in classes}
+            for cls, found in problems.items():
+                print(f"{cls}: {'ok' if not found else f'{len(found)} problems, e.g. {found[0]}'}")
+            return 1 if any(problems.values()) else 0
+        summary = build(classes, args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed,
+                        progress=sys.stderr.isatty())
+    except DataBuildError as exc:
+        raise CliError(str(exc)) from None
+    for cls, info in summary.items():
+        print(f"{cls}: {json.dumps(info)}")
+    return 0
+
+
 def _init_processes(device: str) -> tuple[int, str]:
     """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1).
 
     Returns:
         this process's rank and the device it trains on (``cuda:<local rank>`` on GPUs).
     """
-    import os
-
     import torch.distributed as dist
 
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
@@ -444,6 +542,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_prior_report)
 
+    p = sub.add_parser("data", help="build the digits, drums and piano datasets from Debian and PyPI packages")
+    p.add_argument("action", choices=("build", "verify"), help="build: write the clips; verify: re-hash them")
+    p.add_argument("classes", nargs="+", choices=("all", "digits", "drums", "piano"))
+    p.add_argument("--out", required=True, help="dataset folder: OUT/<class>/{train,test}/ and OUT/<class>/manifest.json")
+    p.add_argument("--n-train", type=_positive_int, help="training clips per class (default 6000)")
+    p.add_argument("--n-test", type=_positive_int, help="test clips per class (default 500)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_data)
+
     p = sub.add_parser("mix", help="draw a seeded mixture set from a dataset folder (a manifest that rebuilds it exactly)")
     p.add_argument("--classes", required=True, help="comma-separated classes, e.g. digits,drums")
     p.add_argument("--data", required=True, help="dataset folder: <data>/<class>/<split>/ with 16 kHz mono clips")
@@ -455,6 +562,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder: manifest.json (and wav/ with --wav)")
     p.add_argument("--wav", action="store_true", help="also write every mixture and its sources as WAVs")
     p.set_defaults(func=cmd_mix)
+
+    p = sub.add_parser("benchmark", help="run every method on the benchmark's mixture sets; write a results table")
+    p.add_argument("--sets", help="folder of mixture manifests (*.json) with their clips (default: benchmarks/sets)")
+    p.add_argument("--only-sets", help="comma-separated set names (file stems) to run")
+    p.add_argument("--methods", default="all", help="comma-separated methods, or 'all' (default)")
+    p.add_argument("--out", default="benchmarks/RESULTS.md", help="markdown table; a .csv and a .png beside it")
+    p.add_argument("--limit", type=_positive_int, help="the first N mixtures of each set")
+    p.add_argument("--slow-limit", type=_positive_int, default=20, help="mixtures per set for priorsep and dap (default 20)")
+    p.add_argument("--train", help="dataset folder with <class>/train/ clips for nmf-dict and template "
+                                   "(default: the sets' clips/<class>/train)")
+    p.add_argument("--train-clips", type=_positive_int, default=500, help="training clips per class (default 500)")
+    p.add_argument("--prior", action="append", default=[], metavar="CLASS=NAME_OR_FILE",
+                   help="the prior for a class (default: the built-in prior named like the class)")
+    p.add_argument("--dap-steps", type=_positive_int, help="Deep Audio Prior steps (default: its own, 5000)")
+    p.add_argument("--cache", help="per-mixture results cache (default: .bench-cache beside --out)")
+    _search_options(p)
+    p.set_defaults(func=cmd_benchmark)
 
     p = sub.add_parser("priors", help="list the built-in priors")
     p.set_defaults(func=cmd_priors)
