@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--candidates", default=",".join(CANDIDATES))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--from-json", help="comma-separated result files of earlier runs (e.g. run in parallel with "
+                                        "disjoint --candidates): write their table, train nothing")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "README.md"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -70,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     train = load_folder(args.train)
     sets = {"own": load_folder(args.test).clips, "other": load_folder(args.other).clips}
     rows = []
-    for name in args.candidates.split(","):
+    if args.from_json:
+        rows = [r for f in args.from_json.split(",") for r in json.loads(Path(f).read_text())]
+    for name in [] if args.from_json else args.candidates.split(","):
         with tempfile.TemporaryDirectory() as run:
             trainer = Trainer(train, run, d=args.d, recipe=CANDIDATES[name], seed=args.seed, name=name)
             trainer.train(minutes=args.minutes, checkpoint_minutes=1e9, progress=False)
@@ -79,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"candidate": name, "iterations": trainer.step, "seconds": round(trainer.seconds, 1),
                      "own": med["own"], "other": med["other"]})
         print(json.dumps(rows[-1]), flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
 
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
     lines = [
         START,
         "## GAN objectives for the fast recipe (`benchmarks/gan_objectives.py`)",
