@@ -158,3 +158,15 @@ def test_torchrun_trains_with_two_gloo_processes(clip_dir, tmp_path):
     assert "2 processes, 2 clips each per batch of 4" in proc.stderr
     assert load_prior(out).metadata["training"]["steps"] == 2
     assert proc.stdout.count("wrote ") == 1  # rank 0 alone reports and exports
+
+
+def test_minutes_stop_training_even_with_checkpoints_in_between(clip_dir, tmp_path):
+    import time
+
+    clips = load_folder(clip_dir, max_clips=10)
+    trainer = Trainer(clips, tmp_path / "run", d=2, recipe="fast", batch=4, seed=0)
+    began = time.perf_counter()
+    trainer.train(minutes=0.03, checkpoint_minutes=0.005, keep=2, progress=False)  # 1.8 s; checkpoints every 0.3 s
+    took = time.perf_counter() - began
+    assert took < 20 and 1.8 <= trainer.seconds < 20  # (the bug: each checkpoint restarted the minutes' clock)
+    assert len(list((tmp_path / "run").glob("ckpt-*.safetensors"))) == 2

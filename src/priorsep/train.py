@@ -245,7 +245,7 @@ class Trainer:
             raise ValueError("give steps or minutes")
         self._broadcast_weights()
         lead = self.rank == 0
-        start = time.perf_counter()
+        start = began = time.perf_counter()  # start: of the unrecorded wall time; began: of this call
         last_ckpt = start
         log_path = self.run_dir / "log.csv"
         new_log = lead and not log_path.exists()
@@ -256,7 +256,7 @@ class Trainer:
             if new_log:
                 writer.writerow(["step", "seconds", "d_loss", "g_loss", "penalty", "wasserstein"])
             while steps is None or self.step < steps:
-                if self._agree(minutes is not None and time.perf_counter() - start >= minutes * 60):
+                if self._agree(minutes is not None and time.perf_counter() - began >= minutes * 60):
                     break
                 stats = self.train_step()
                 now = time.perf_counter()
