@@ -42,6 +42,7 @@ __all__ = [
     "bss_eval",
     "evaluate",
     "aggregate",
+    "best_permutation",
     "METRIC_KEYS",
 ]
 
@@ -422,3 +423,31 @@ def aggregate(results: Sequence[Sequence[dict[str, float]]]) -> dict[str, Any]:
         medians.append(med_k)
         means.append(mean_k)
     return {"median": medians, "mean": means, "n": len(results)}
+
+
+def best_permutation(references: Any, estimates: Any) -> Any:
+    """Reorder estimates to match references: the permutation maximising mean SI-SDR.
+
+    For methods whose K estimates come in no particular order (unsupervised
+    decompositions); searches all K! orders, fine for K <= 4 (24 orders).
+    SI-SDR values that are ``nan`` (a constant estimate) count as -inf.
+
+    Args:
+        references: true sources ``[K, T]`` (numpy or torch).
+        estimates: estimates ``[K, T]`` (numpy or torch).
+
+    Returns:
+        ``estimates`` reordered (same type), so that row ``k`` is scored against
+        reference ``k``.
+    """
+    import itertools
+
+    refs, ests = _pair_2d(references, estimates)
+    k = refs.shape[0]
+    scores = np.array([[si_sdr(refs[i], ests[j]) for j in range(k)] for i in range(k)])
+    scores = np.where(np.isnan(scores), -np.inf, scores)  # [reference, estimate]
+    best = max(
+        itertools.permutations(range(k)),
+        key=lambda perm: float(np.mean([scores[i, perm[i]] for i in range(k)])),
+    )
+    return estimates[list(best)]

@@ -1,0 +1,287 @@
+"""The benchmark: every method on the same mixture sets, one table.
+
+A *set* is a mixture manifest (:mod:`priorsep.data.mixtures`); the committed sets live in
+``benchmarks/sets/``. Every method separates every mixture of every set (or the first
+``limit``; slow methods the first ``slow_limit``), each estimate is scored with
+:func:`priorsep.metrics.evaluate` (unordered methods after the best permutation), and the
+results are written as a markdown table, a CSV and one spectrogram figure.
+
+Results are cached per method and mixture (JSON, under a key that hashes the method's
+settings), so an interrupted run resumes where it stopped and a re-run only computes what
+changed.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from . import __version__
+from .data.mixtures import MixtureSet, load_mixture_set
+from .metrics import METRIC_KEYS, aggregate, best_permutation, evaluate
+
+#: where the committed sets are, in a source checkout
+DEFAULT_SETS = Path(__file__).resolve().parents[2] / "benchmarks" / "sets"
+
+
+@dataclass
+class Method:
+    """One row group of the table.
+
+    Attributes:
+        name: the row label; a method with several output forms gives rows ``name-form``.
+        run: ``(mixture [T], sources [K, T], classes) -> {form: estimates [K, T]}``.
+        forms: the forms ``run`` returns (``[""]`` for one unnamed form).
+        unordered: estimates come in no particular order (scored with the best permutation).
+        slow: limited to the first ``slow_limit`` mixtures of each set.
+        settings: what the cache key hashes (anything that changes the estimates).
+        fit: called once per set with its classes before the set's first mixture.
+    """
+
+    name: str
+    run: Callable[[Tensor, Tensor, Sequence[str]], dict[str, Tensor]]
+    forms: Sequence[str] = ("",)
+    unordered: bool = False
+    slow: bool = False
+    settings: dict = field(default_factory=dict)
+    fit: Callable[[Sequence[str]], None] | None = None
+
+    def rows(self) -> list[str]:
+        return [self.name if not f else f"{self.name}-{f}" for f in self.forms]
+
+    def key(self) -> str:
+        blob = json.dumps({"name": self.name, **self.settings}, sort_keys=True, default=str)
+        return f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+
+# --- methods ----------------------------------------------------------------------------
+
+
+def baseline_method(name: str, train: Callable[[str], Tensor] | None = None, **options) -> Method:
+    """A :mod:`priorsep.baselines` method; ``train(cls)`` gives a class's training clips
+    ``[N, T]`` for the methods that learn from them."""
+    from . import baselines
+
+    model = baselines.get(name, **options)
+    fitted: dict[tuple[str, ...], object] = {}
+
+    def fit(classes: Sequence[str]) -> None:
+        if "train" in model.uses and tuple(classes) not in fitted:
+            if train is None:
+                raise ValueError(f"{name} learns from training clips: give the training data (--train)")
+            fitted[tuple(classes)] = baselines.get(name, **options).fit({c: train(c) for c in classes})
+
+    def run(mixture: Tensor, sources: Tensor, classes: Sequence[str]) -> dict[str, Tensor]:
+        b = fitted.get(tuple(classes), model)
+        return {"": b.separate(mixture, len(classes), sources if "sources" in b.uses else None)}
+
+    settings = {"options": options, "train": getattr(train, "describe", None)}
+    return Method(name, run, unordered=model.unordered, slow=name == "dap", settings=settings, fit=fit)
+
+
+def priorsep_method(priors: Mapping[str, object], **options) -> Method:
+    """priorsep's latent search with one prior per class; rows ``priorsep-generated``
+    (the paper's output) and ``priorsep-masked`` (mixture-consistent, the default)."""
+    from .separate import Separator
+
+    def run(mixture: Tensor, sources: Tensor, classes: Sequence[str]) -> dict[str, Tensor]:
+        missing = [c for c in classes if c not in priors]
+        if missing:
+            raise ValueError(f"no prior for class(es) {missing}; give --prior CLASS=NAME_OR_FILE")
+        result = Separator([priors[c] for c in classes], **options).separate(mixture)
+        return {"generated": result.generated, "masked": result.masked}
+
+    described = {c: _describe_prior(p) for c, p in priors.items()}
+    return Method("priorsep", run, forms=("generated", "masked"), slow=True,
+                  settings={"priors": described, "options": options})
+
+
+def _describe_prior(prior) -> dict:
+    meta = getattr(prior, "metadata", {}) or {}
+    training = meta.get("training", {})
+    weights = hashlib.sha256()
+    if isinstance(prior, torch.nn.Module):
+        for v in prior.state_dict().values():
+            weights.update(v.detach().cpu().numpy().tobytes())
+    return {"name": prior.name, "family": training.get("family", type(prior).__name__),
+            "steps": training.get("steps"), "weights": weights.hexdigest()[:12]}
+
+
+# --- running ----------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    """The scores of one row (method form) on one set."""
+
+    row: str
+    set: str
+    classes: list[str]
+    unordered: bool
+    metrics: list[list[dict[str, float]]] = field(default_factory=list)  # [mixture][class]
+    seconds: list[float] = field(default_factory=list)
+
+
+def _score(sources: Tensor, estimates: Tensor, unordered: bool) -> list[dict[str, float]]:
+    est = estimates.detach().float()
+    if unordered:
+        est = torch.as_tensor(best_permutation(sources.numpy(), est.numpy()))
+    return evaluate(sources.numpy(), est.numpy())
+
+
+def run_benchmark(
+    sets: Sequence[str | os.PathLike],
+    methods: Sequence[Method],
+    cache: str | os.PathLike,
+    *,
+    limit: int | None = None,
+    slow_limit: int | None = 20,
+    progress: bool = True,
+    figure: str | os.PathLike | None = None,
+) -> list[Cell]:
+    """Run every method on every set; returns one :class:`Cell` per (row, set).
+
+    Args:
+        sets: mixture manifests.
+        cache: folder for per-mixture results.
+        limit: mixtures per set (default all); slow methods use ``min(limit, slow_limit)``.
+        figure: write a spectrogram grid of the first set's first mixture here.
+    """
+    cache = Path(cache)
+    loaded: dict[str, MixtureSet] = {Path(s).stem: load_mixture_set(s, limit=limit) for s in sets}
+    work = sum(min(len(m.ids), slow_limit or len(m.ids)) if meth.slow else len(m.ids)
+               for m in loaded.values() for meth in methods)
+    cells: list[Cell] = []
+    panels: list[tuple[str, Tensor]] = []
+    with tqdm(total=work, desc="benchmark", unit="mix", disable=not progress) as bar:
+        for set_name, mset in loaded.items():
+            n_set = len(mset.ids)
+            if not panels:
+                panels = [("mixture", mset.mixtures[0])] + [(f"true {c}", mset.sources[0, k])
+                                                           for k, c in enumerate(mset.classes)]
+            for meth in methods:
+                n = min(n_set, slow_limit) if meth.slow and slow_limit else n_set
+                rows = {r: Cell(r, set_name, mset.classes, meth.unordered) for r in meth.rows()}
+                fitted = False
+                for i in range(n):
+                    bar.set_postfix_str(f"{set_name}: {meth.name}")
+                    path = cache / set_name / meth.key() / f"{mset.ids[i]}.json"
+                    if path.exists():
+                        record = json.loads(path.read_text())
+                    else:
+                        if not fitted and meth.fit is not None:
+                            meth.fit(mset.classes)
+                            fitted = True
+                        record = _run_one(meth, mset, i)
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        tmp = path.with_name(path.name + ".tmp")
+                        tmp.write_text(json.dumps(record))
+                        os.replace(tmp, path)
+                    for row, cell in rows.items():
+                        cell.metrics.append(record["metrics"][row])
+                        cell.seconds.append(record["seconds"])
+                    if i == 0 and set_name == next(iter(loaded)) and figure is not None:
+                        for row in rows:
+                            est = np.asarray(record["first_estimates"][row], dtype=np.float32) \
+                                if "first_estimates" in record else None
+                            if est is not None:
+                                panels += [(f"{row}: {c}", torch.from_numpy(est[k])) for k, c in enumerate(mset.classes)]
+                    bar.update(1)
+                cells.extend(rows.values())
+    if figure is not None and panels:
+        from .plots import spectrogram_grid
+
+        spectrogram_grid(panels, 16000, figure, cols=len(loaded[next(iter(loaded))].classes) + 1,
+                         title=f"{next(iter(loaded))}, mixture 0: truth and estimates")
+    return cells
+
+
+def _run_one(meth: Method, mset: MixtureSet, i: int) -> dict:
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    outputs = meth.run(mset.mixtures[i], mset.sources[i], mset.classes)
+    seconds = time.perf_counter() - start
+    record = {"seconds": seconds, "metrics": {}}
+    for form, est in outputs.items():
+        row = meth.name if not form else f"{meth.name}-{form}"
+        if tuple(est.shape) != tuple(mset.sources[i].shape):
+            raise ValueError(f"{row} returned estimates {tuple(est.shape)}; expected {tuple(mset.sources[i].shape)}")
+        record["metrics"][row] = _score(mset.sources[i], est, meth.unordered)
+    if i == 0:  # kept for the figure
+        record["first_estimates"] = {
+            (meth.name if not f else f"{meth.name}-{f}"): (
+                best_permutation(mset.sources[i].numpy(), e.detach().float().numpy()) if meth.unordered
+                else e.detach().float().numpy()).round(5).tolist()
+            for f, e in outputs.items()}
+    return record
+
+
+# --- reporting --------------------------------------------------------------------------
+
+
+def _fmt(x: float) -> str:
+    return "n/a" if not np.isfinite(x) else f"{x:.2f}"
+
+
+def write_csv(cells: Sequence[Cell], path: str | os.PathLike) -> Path:
+    """One line per (set, row, class, statistic) with every metric and seconds per mixture."""
+    path = Path(path)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["set", "method", "class", "statistic", "n", *METRIC_KEYS, "seconds_per_mixture", "permuted"])
+        for c in cells:
+            agg = aggregate(c.metrics)
+            for stat in ("median", "mean"):
+                for k, cls in enumerate(c.classes):
+                    w.writerow([c.set, c.row, cls, stat, agg["n"], *(f"{agg[stat][k][m]:.4f}" for m in METRIC_KEYS),
+                                f"{np.mean(c.seconds):.4f}", int(c.unordered)])
+    return path
+
+
+def markdown(cells: Sequence[Cell], header: str = "") -> str:
+    """Per set, a table of methods: per class the median (mean) of every metric, and the
+    mixtures and seconds per mixture each row used."""
+    lines = [header.rstrip(), ""] if header else []
+    for set_name in dict.fromkeys(c.set for c in cells):
+        group = [c for c in cells if c.set == set_name]
+        classes = group[0].classes
+        lines += [f"### {set_name}", ""]
+        head = ["method", "n"] + [f"{cls} {m}" for cls in classes for m in METRIC_KEYS] + ["s/mixture"]
+        lines += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+        for c in group:
+            agg = aggregate(c.metrics)
+            vals = [f"{_fmt(agg['median'][k][m])} ({_fmt(agg['mean'][k][m])})"
+                    for k in range(len(classes)) for m in METRIC_KEYS]
+            name = c.row + (" †" if c.unordered else "")
+            lines.append("| " + " | ".join([name, str(agg["n"]), *vals, f"{np.mean(c.seconds):.2f}"]) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def versions() -> str:
+    import importlib.metadata as md
+
+    found = []
+    for pkg in ("priorsep", "torch", "numpy", "scipy", "scikit-learn", "museval"):
+        try:
+            found.append(f"{pkg} {md.version(pkg)}")
+        except md.PackageNotFoundError:
+            pass
+    return ", ".join(found) + f"; Python {platform.python_version()}; {_dt.date.today().isoformat()}"
+
+
+__all__ = ["DEFAULT_SETS", "Method", "Cell", "baseline_method", "priorsep_method", "run_benchmark", "write_csv",
+           "markdown", "versions", "__version__"]

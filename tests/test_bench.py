@@ -1,0 +1,57 @@
+"""The benchmark end to end on two of the committed sets (``--limit 2``; one with two
+sources, one with three), and its reporting."""
+
+import csv
+import json
+
+import pytest
+
+from priorsep import bench
+from priorsep.cli import main
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "RESULTS.md"
+    argv = ["benchmark", "--limit", "2", "--methods", "all", "--out", str(out),
+            "--only-sets", "digits+drums-paper,digits+drums+piano-random",
+            "--prior", "digits=tone", "--prior", "drums=burst", "--prior", "piano=tone",
+            "--steps", "5", "--dap-steps", "10", "--train-clips", "16"]
+    assert main(argv) == 0
+    return out, argv
+
+
+def test_every_method_and_set_is_in_the_table(results):
+    out, _ = results
+    text = out.read_text()
+    assert len(list(bench.DEFAULT_SETS.glob("*.json"))) == 8  # the committed sets
+    for name in ("digits+drums-paper", "digits+drums+piano-random"):
+        assert f"### {name}" in text
+    assert "### drums+piano-paper" not in text
+    for row in ("nmf †", "fastica †", "pca †", "kernelpca †", "nmf-dict", "template", "dap †", "oracle-irm",
+                "mixture", "paper-protocol †", "priorsep-generated", "priorsep-masked"):
+        assert f"| {row} | 2 |" in text, row
+    assert "Command: `priorsep benchmark --limit 2" in text
+    assert out.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_csv_holds_medians_and_means_and_the_oracle_leads(results):
+    out, _ = results
+    rows = list(csv.DictReader(open(out.with_suffix(".csv"))))
+    assert {r["statistic"] for r in rows} == {"median", "mean"}
+    first = [r for r in rows if r["set"] == "digits+drums-paper" and r["statistic"] == "mean"]
+    by = {(r["method"], r["class"]): float(r["si_sdr"]) for r in first}
+    for cls in ("digits", "drums"):
+        assert by[("oracle-irm", cls)] > by[("mixture", cls)] + 3
+        assert by[("oracle-irm", cls)] >= max(v for (m, c), v in by.items() if c == cls) - 1e-6
+
+
+def test_a_rerun_comes_from_the_cache(results, capsys):
+    out, argv = results
+    cache = out.parent / ".bench-cache"
+    before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.json")}
+    assert main(argv) == 0
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.json")} == before  # nothing recomputed
+    capsys.readouterr()
+    assert main(["benchmark", "--methods", "nmf,nope", "--out", str(out)]) == 2
+    assert "unknown method(s) ['nope']" in capsys.readouterr().err
