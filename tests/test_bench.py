@@ -55,3 +55,13 @@ def test_a_rerun_comes_from_the_cache(results, capsys):
     capsys.readouterr()
     assert main(["benchmark", "--methods", "nmf,nope", "--out", str(out)]) == 2
     assert "unknown method(s) ['nope']" in capsys.readouterr().err
+
+
+def test_jobs_split_the_sets_over_processes_that_share_the_cache(tmp_path):
+    out = tmp_path / "R.md"
+    assert main(["--threads", "1", "benchmark", "--jobs", "2", "--limit", "1", "--methods", "mixture,oracle-irm",
+                 "--only-sets", "digits+drums-paper,drums+piano-random", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "### digits+drums-paper" in text and "### drums+piano-random" in text and "| oracle-irm | 1 |" in text
+    cached = sorted(p.parent.parent.name for p in (tmp_path / ".bench-cache").rglob("*.json"))
+    assert cached == ["digits+drums-paper"] * 2 + ["drums+piano-random"] * 2

@@ -308,6 +308,30 @@ def cmd_mix(args: argparse.Namespace) -> int:
     return 0
 
 
+def _benchmark_in_parallel(args: argparse.Namespace, sets: list[Path], cache: Path) -> None:
+    """Run ``args.jobs`` benchmark processes on disjoint groups of sets, sharing ``cache``."""
+    import subprocess
+    import tempfile
+
+    argv, skip = [], False
+    for a in shlex.split(args.command_line)[1:]:
+        if skip:
+            skip = False
+        elif a in ("--jobs", "--only-sets", "--out", "--cache"):
+            skip = True
+        elif not a.startswith(("--jobs=", "--only-sets=", "--out=", "--cache=")):
+            argv.append(a)
+    groups = [sets[i::args.jobs] for i in range(args.jobs)]
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = [subprocess.Popen([sys.executable, "-m", "priorsep.cli", *argv, "--jobs", "1", "--cache", str(cache),
+                                   "--only-sets", ",".join(s.stem for s in group), "--out", f"{tmp}/part{i}.md"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for i, group in enumerate(groups) if group]
+        failed = [p.communicate()[1].strip().splitlines()[-1:] for p in procs if p.wait() != 0]
+    if failed:
+        raise CliError(f"a benchmark process failed: {failed[0][0] if failed[0] else 'no message'}")
+
+
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from . import bench
     from .baselines import BASELINES
@@ -364,6 +388,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         raise CliError(f"{out}: its folder does not exist")
     cache = Path(args.cache) if args.cache else out.parent / ".bench-cache"
     figure = out.with_suffix(".png")
+    if args.jobs > 1 and len(sets) > 1:
+        _benchmark_in_parallel(args, sets, cache)  # fills the cache; the table below reads it
     cells = bench.run_benchmark(sets, methods, cache, limit=args.limit, slow_limit=args.slow_limit,
                                 progress=sys.stderr.isatty(), figure=figure)
     priors_used = next((m.settings["priors"] for m in methods if m.name == "priorsep"), None)
@@ -577,6 +603,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the prior for a class (default: the built-in prior named like the class)")
     p.add_argument("--dap-steps", type=_positive_int, help="Deep Audio Prior steps (default: its own, 5000)")
     p.add_argument("--cache", help="per-mixture results cache (default: .bench-cache beside --out)")
+    p.add_argument("--jobs", type=_positive_int, default=1,
+                   help="processes, each on its own sets, sharing the cache (use --threads 1 with it)")
     _search_options(p)
     p.set_defaults(func=cmd_benchmark)
 
