@@ -160,13 +160,17 @@ def test_torchrun_trains_with_two_gloo_processes(clip_dir, tmp_path):
     assert proc.stdout.count("wrote ") == 1  # rank 0 alone reports and exports
 
 
-def test_minutes_stop_training_even_with_checkpoints_in_between(clip_dir, tmp_path):
-    import time
+def test_minutes_stop_training_even_with_checkpoints_in_between(clip_dir, tmp_path, monkeypatch):
+    import itertools
 
+    import priorsep.train as train_module
+
+    clock = itertools.count()  # a fake clock: every reading is one second later
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: float(next(clock)))
     clips = load_folder(clip_dir, max_clips=10)
     trainer = Trainer(clips, tmp_path / "run", d=2, recipe="fast", batch=4, seed=0)
-    began = time.perf_counter()
-    trainer.train(minutes=0.03, checkpoint_minutes=0.005, keep=2, progress=False)  # 1.8 s; checkpoints every 0.3 s
-    took = time.perf_counter() - began
-    assert took < 20 and 1.8 <= trainer.seconds < 20  # (the bug: each checkpoint restarted the minutes' clock)
-    assert len(list((tmp_path / "run").glob("ckpt-*.safetensors"))) == 2
+    # a 6-second budget, a checkpoint every second; the bug: each checkpoint restarted the
+    # budget's clock, so only --steps (here 40) ended the run
+    trainer.train(steps=40, minutes=0.1, checkpoint_minutes=1 / 60, keep=50, progress=False)
+    assert 2 <= trainer.step <= 4
+    assert len(list((tmp_path / "run").glob("ckpt-*.safetensors"))) >= 2  # checkpoints did happen mid-run
