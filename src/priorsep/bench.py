@@ -120,6 +120,24 @@ def _describe_prior(prior) -> dict:
             "steps": training.get("steps"), "weights": weights.hexdigest()[:12]}
 
 
+def prior_summary(prior) -> str:
+    """One line on where a prior came from (family, size, recipe, steps, time, data)."""
+    meta = getattr(prior, "metadata", {}) or {}
+    t, data, arch = meta.get("training", {}), meta.get("data", {}), meta.get("arch", {})
+    parts = [t.get("family", type(prior).__name__)]
+    if "d" in arch:
+        parts.append(f"d={arch['d']}")
+    if t.get("recipe"):
+        parts.append(f"{t['recipe'].get('name', '?')} recipe")
+    if t.get("steps") is not None:
+        parts.append(f"{t['steps']} steps")
+    if t.get("seconds") is not None:
+        parts.append(f"{t['seconds'] / 60:.0f} min")
+    if data.get("clips"):
+        parts.append(f"{data['clips']} clips from {'/'.join(Path(str(data.get('folder', '?'))).parts[-2:])}/")
+    return ", ".join(parts)
+
+
 # --- running ----------------------------------------------------------------------------
 
 
@@ -199,13 +217,14 @@ def run_benchmark(
                                 if "first_estimates" in record else None
                             if est is not None:
                                 panels += [(f"{row}: {c}", torch.from_numpy(est[k])) for k, c in enumerate(mset.classes)]
+                                panels.append(("", None))  # rows of K + 1: mixture and truth first
                     bar.update(1)
                 cells.extend(rows.values())
     if figure is not None and panels:
         from .plots import spectrogram_grid
 
         spectrogram_grid(panels, 16000, figure, cols=len(loaded[next(iter(loaded))].classes) + 1,
-                         title=f"{next(iter(loaded))}, mixture 0: truth and estimates")
+                         title=f"{next(iter(loaded))}, mixture 0: truth and estimates", dpi=45)
     return cells
 
 
@@ -283,5 +302,5 @@ def versions() -> str:
     return ", ".join(found) + f"; Python {platform.python_version()}; {_dt.date.today().isoformat()}"
 
 
-__all__ = ["DEFAULT_SETS", "Method", "Cell", "baseline_method", "priorsep_method", "run_benchmark", "write_csv",
+__all__ = ["DEFAULT_SETS", "Method", "Cell", "baseline_method", "priorsep_method", "prior_summary", "run_benchmark", "write_csv",
            "markdown", "versions", "__version__"]

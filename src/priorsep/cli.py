@@ -308,6 +308,14 @@ def cmd_mix(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _benchmark_in_parallel(args: argparse.Namespace, sets: list[Path], cache: Path) -> None:
     """Run ``args.jobs`` benchmark processes on disjoint groups of sets, sharing ``cache``."""
     import subprocess
@@ -359,11 +367,10 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             train_cache[cls] = load_folder(train_root / cls / "train", max_clips=args.train_clips).clips
         return train_cache[cls]
 
-    train.describe = f"{train_root.resolve()} (first {args.train_clips} clips per class)"  # type: ignore[attr-defined]
-    methods, skipped = [], []
+    train.describe = f"{train_root.resolve()} (first {args.train_clips} clips per class)"  # type: ignore[attr-defined]  # the cache key
+    methods, skipped, priors = [], [], {}
     for name in names:
         if name == "priorsep":
-            priors = {}
             for spec in args.prior:
                 cls, _, what = spec.partition("=")
                 if not what:
@@ -392,19 +399,21 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         _benchmark_in_parallel(args, sets, cache)  # fills the cache; the table below reads it
     cells = bench.run_benchmark(sets, methods, cache, limit=args.limit, slow_limit=args.slow_limit,
                                 progress=sys.stderr.isatty(), figure=figure)
-    priors_used = next((m.settings["priors"] for m in methods if m.name == "priorsep"), None)
+    priors_used = {cls: bench.prior_summary(p) for cls, p in priors.items()} if any(m.name == "priorsep" for m in methods) else None
     header = "\n".join([
         "# Benchmark results", "",
         f"Command: `{args.command_line}`  ",
         f"Versions: {bench.versions()}  ",
         f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads.  ",
-        f"Sets: {len(sets)} from `{sets_dir}`; every cell gives the median (mean) over the mixtures it used "
+        f"Sets: {len(sets)} from `{_shown(sets_dir)}`; every cell gives the median (mean) over the mixtures it used "
         f"(column n): all mixtures{'' if args.limit is None else f' up to {args.limit}'} per set, "
         f"slow methods (priorsep, dap) the first {args.slow_limit}.  ",
         "† unsupervised: estimates matched to sources by the best permutation (mean SI-SDR). "
         "`paper-protocol` reproduces the paper's flawed baseline protocol (METHOD.md §5), as coded.  ",
-        f"Training clips for nmf-dict and template: {train.describe}.  ",  # type: ignore[attr-defined]
-        f"Priors: {json.dumps(priors_used) if priors_used else 'none'}" + (f"; skipped: {'; '.join(skipped)}" if skipped else ""),
+        f"Training clips for nmf-dict and template: the first {args.train_clips} per class of "
+        f"`{_shown(train_root)}/<class>/train`.  ",
+        "Priors: " + ("; ".join(f"{c}: {d}" for c, d in priors_used.items()) if priors_used else "none")
+        + (f"; skipped: {'; '.join(skipped)}" if skipped else ""),
         "",
         f"CSV with every statistic: `{out.with_suffix('.csv').name}`; figure: `{figure.name}`.", "",
     ])

@@ -19,26 +19,28 @@ def _db_spectrogram(x: np.ndarray, n_fft: int = 512, hop: int = 128) -> np.ndarr
 
 
 def spectrogram_grid(
-    panels: Sequence[tuple[str, np.ndarray]],
+    panels: Sequence[tuple[str, np.ndarray | None]],
     sample_rate: int,
     path: str | os.PathLike,
     cols: int | None = None,
     title: str | None = None,
+    dpi: int = 90,
 ) -> Path:
     """One spectrogram per ``(title, signal [T])`` panel, on a shared 80 dB colour scale.
 
     Args:
-        panels: titles and mono signals.
+        panels: titles and mono signals; a ``None`` signal leaves its place empty.
         cols: panels per row (default: as many as fit a row of four).
         path: PNG to write.
+        dpi: resolution (a large grid stays small on disk at 50-60).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    specs = [_db_spectrogram(np.asarray(torch.as_tensor(x).detach().cpu())) for _, x in panels]
-    top = max(float(s.max()) for s in specs)
+    specs = [None if x is None else _db_spectrogram(np.asarray(torch.as_tensor(x).detach().cpu())) for _, x in panels]
+    top = max(float(s.max()) for s in specs if s is not None)
     cols = cols or min(4, len(panels))
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, constrained_layout=True)
@@ -46,6 +48,9 @@ def spectrogram_grid(
         ax.axis("off")
     image = None
     for ax, (name, _), spec in zip(axes.flat, panels, specs):
+        if spec is None:
+            ax.axis("off")
+            continue
         seconds = spec.shape[1] * 128 / sample_rate
         image = ax.imshow(
             spec, origin="lower", aspect="auto", cmap="magma", vmin=top - 80, vmax=top,
@@ -59,6 +64,6 @@ def spectrogram_grid(
     if title:
         fig.suptitle(title, fontsize=10)
     path = Path(path)
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
