@@ -153,13 +153,6 @@ class Cell:
     seconds: list[float] = field(default_factory=list)
 
 
-def _score(sources: Tensor, estimates: Tensor, unordered: bool) -> list[dict[str, float]]:
-    est = estimates.detach().float()
-    if unordered:
-        est = torch.as_tensor(best_permutation(sources.numpy(), est.numpy()))
-    return evaluate(sources.numpy(), est.numpy())
-
-
 def run_benchmark(
     sets: Sequence[str | os.PathLike],
     methods: Sequence[Method],
@@ -233,18 +226,18 @@ def _run_one(meth: Method, mset: MixtureSet, i: int) -> dict:
     start = time.perf_counter()
     outputs = meth.run(mset.mixtures[i], mset.sources[i], mset.classes)
     seconds = time.perf_counter() - start
-    record = {"seconds": seconds, "metrics": {}}
+    record: dict = {"seconds": seconds, "metrics": {}}
+    truth = mset.sources[i].numpy()
     for form, est in outputs.items():
         row = meth.name if not form else f"{meth.name}-{form}"
-        if tuple(est.shape) != tuple(mset.sources[i].shape):
-            raise ValueError(f"{row} returned estimates {tuple(est.shape)}; expected {tuple(mset.sources[i].shape)}")
-        record["metrics"][row] = _score(mset.sources[i], est, meth.unordered)
-    if i == 0:  # kept for the figure
-        record["first_estimates"] = {
-            (meth.name if not f else f"{meth.name}-{f}"): (
-                best_permutation(mset.sources[i].numpy(), e.detach().float().numpy()) if meth.unordered
-                else e.detach().float().numpy()).round(5).tolist()
-            for f, e in outputs.items()}
+        if tuple(est.shape) != truth.shape:
+            raise ValueError(f"{row} returned estimates {tuple(est.shape)}; expected {truth.shape}")
+        est = est.detach().float().numpy()
+        if meth.unordered:
+            est = best_permutation(truth, est)
+        record["metrics"][row] = evaluate(truth, est)
+        if i == 0:  # kept for the figure
+            record.setdefault("first_estimates", {})[row] = est.round(5).tolist()
     return record
 
 
