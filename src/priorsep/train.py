@@ -135,15 +135,15 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     def _mine(self, x: Tensor) -> Tensor:
-        """This process's slice of a global batch ``[batch, ...]``."""
-        return x[self.rank * self.local:(self.rank + 1) * self.local].to(self.device)
+        """This process's slice of a global batch ``[batch, ...]`` (on the CPU, where it is drawn)."""
+        return x[self.rank * self.local:(self.rank + 1) * self.local]
 
     def _real(self) -> Tensor:
         idx = torch.randint(0, self.clips.clips.shape[0], (self.recipe.batch,), generator=self.gen)
-        return self.clips.clips[self._mine(idx).cpu()].to(self.device)[:, None]
+        return self.clips.clips[self._mine(idx)].to(self.device)[:, None]
 
     def _z(self) -> Tensor:
-        return self._mine(torch.rand(self.recipe.batch, self.G.latent_dim, generator=self.gen) * 2 - 1)
+        return self._mine(torch.rand(self.recipe.batch, self.G.latent_dim, generator=self.gen) * 2 - 1).to(self.device)
 
     def _average_gradients(self, module: torch.nn.Module) -> None:
         """Average ``module``'s gradients over the processes (one all-reduce)."""
@@ -177,7 +177,7 @@ class Trainer:
         if r.loss == "wgan-gp":
             with self._autocast():
                 d_real, d_fake = self.D(real).float(), self.D(fake).float()
-            eps = self._mine(torch.rand(r.batch, 1, 1, generator=self.gen))
+            eps = self._mine(torch.rand(r.batch, 1, 1, generator=self.gen)).to(self.device)
             mix = (eps * real + (1 - eps) * fake).requires_grad_(True)
             penalty = (_grad_norm_sq(self.D(mix), mix).sqrt() - 1).square().mean()
             wdist = d_real.mean() - d_fake.mean()
