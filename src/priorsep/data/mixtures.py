@@ -88,13 +88,16 @@ def make_mixture_set(
     root = Path(root)
     pools = {c: list_clips(root, c, split) for c in classes}
     rng = np.random.default_rng([seed, len(classes), 0 if gains == "paper" else 1])
+    peaks: dict[str, float] = {}  # a clip drawn again is not read again
     mixtures = []
     for i in range(n):
         entry = {"id": f"{'+'.join(classes)}-{gains}-{seed}-{i:04d}", "sources": []}
         for cls in classes:
             clip = pools[cls][int(rng.integers(len(pools[cls])))]
             db = 0.0 if gains == "paper" else float(rng.uniform(-RANDOM_DB, 0.0))
-            peak = float(np.abs(_read(root / clip)).max())
+            if clip not in peaks:
+                peaks[clip] = float(np.abs(_read(root / clip)).max())
+            peak = peaks[clip]
             if peak == 0.0:
                 raise AudioError(f"{root / clip}: silent clip; rebuild the dataset")
             entry["sources"].append({"class": cls, "clip": clip, "db": db, "gain": 10 ** (db / 20) / peak})
