@@ -133,3 +133,43 @@ def test_save_prior_refuses_reserved_keys_and_load_refuses_folders(tmp_path):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(PriorError, match="is a folder"):
         load_prior(tmp_path)
+
+
+def test_nearest_upsampling_wavegan_has_the_shapes_and_size_of_the_paper_one(tmp_path):
+    from priorsep.priors.wavegan import WaveGANGenerator
+
+    paper, nearest = WaveGANGenerator(d=4), WaveGANGenerator(d=4, upsample="nearest")
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    # a Conv1d(cin, cout) and a ConvTranspose1d(cin, cout) with one kernel size hold the same number of weights
+    assert count(paper) == count(nearest)
+    z = torch.rand(3, 100) * 2 - 1
+    assert nearest(z).shape == (3, 1, 16384) and nearest(z).abs().max() <= 1
+    prior = WaveGANPrior(d=4, name="nn", upsample="nearest")
+    path = save_prior(prior, tmp_path / "nn.safetensors")
+    loaded = load_prior(path)
+    assert loaded.upsample == "nearest" and read_metadata(path)["arch"]["upsample"] == "nearest"
+    assert torch.equal(loaded.generate(z), prior.generate(z))
+    # a file without the key (written before the option existed) is the paper's generator
+    assert "upsample" not in read_metadata(save_prior(WaveGANPrior(d=4), tmp_path / "t.safetensors"))["arch"]
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        WaveGANGenerator(d=4, upsample="linear")
+
+
+def test_specvae_roundtrip_interface_and_a_decoder_that_fits_its_encoder(tmp_path):
+    from priorsep.priors.specvae import SpecVAE
+
+    torch.manual_seed(0)
+    prior = SpecVAE(channels=8, latent_dim=5, name="vae")
+    check_prior(prior)
+    assert prior.latent_bound is None and (prior.n_fft, prior.hop) == (1024, 256)
+    x = torch.randn(2, 16384) * 0.1
+    z = prior.encode(x)
+    assert z.shape == (2, 5)
+    mag = prior.magnitude(z)
+    assert mag.shape == (2, 513, 65) and (mag >= 0).all()
+    wave = prior.generate(z)
+    assert wave.shape == (2, 16384) and torch.isfinite(wave).all()
+    loaded = load_prior(save_prior(prior, tmp_path / "vae.safetensors"))
+    assert isinstance(loaded, SpecVAE) and torch.equal(loaded.magnitude(z), mag)
+    with pytest.raises(ValueError, match=r"expected waveforms \[B, 16384\]"):
+        prior.encode(torch.zeros(2, 8000))

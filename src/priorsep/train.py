@@ -87,6 +87,7 @@ class Trainer:
         seed: seeds the weights, the batches and the latents.
         bf16: run the networks under bfloat16 autocast (the penalties stay float32).
         phase_shuffle: the critic's phase-shuffle radius (paper: 2).
+        upsample: the generator's upsampling, ``"transpose"`` (paper) or ``"nearest"``.
 
     Under ``torch.distributed`` the batch is the global batch, split evenly over the
     processes; only rank 0 writes checkpoints, samples and the log.
@@ -105,6 +106,7 @@ class Trainer:
         bf16: bool = False,
         name: str = "prior",
         phase_shuffle: int = 2,
+        upsample: str = "transpose",
     ):
         self.recipe = RECIPES[recipe] if isinstance(recipe, str) else recipe
         if batch is not None:
@@ -116,7 +118,8 @@ class Trainer:
             raise ValueError(f"batch {self.recipe.batch} does not split evenly over {self.world} processes")
         self.local = self.recipe.batch // self.world
         torch.manual_seed(seed)
-        self.G = WaveGANGenerator(d).to(self.device)
+        self.upsample = upsample
+        self.G = WaveGANGenerator(d, upsample=upsample).to(self.device)
         self.D = WaveGANDiscriminator(d, phase_shuffle=phase_shuffle).to(self.device)
         # the shared stream draws global batches; the global stream (phase shuffle) is per rank
         self.gen = torch.Generator().manual_seed(seed)
@@ -318,7 +321,8 @@ class Trainer:
         if self.rank:
             return path
         meta = {
-            "step": self.step, "seconds": self.seconds, "d": self.d, "name": self.name, "seed": self.seed,
+            "step": self.step, "seconds": self.seconds, "d": self.d, "upsample": self.upsample, "name": self.name,
+            "seed": self.seed,
             "world": self.world, "recipe": asdict(self.recipe), "data": self.clips.describe(),
             "param_groups": {tag: opt.state_dict()["param_groups"] for tag, opt in
                              (("opt_g", self.opt_g), ("opt_d", self.opt_d))},
@@ -343,9 +347,10 @@ class Trainer:
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads(f.metadata()["priorsep-checkpoint"])
             tensors = {k: f.get_tensor(k) for k in f.keys()}
-        if meta["d"] != self.d or meta["recipe"]["loss"] != self.recipe.loss:
-            raise ValueError(f"{path}: checkpoint is d={meta['d']}, {meta['recipe']['name']}; "
-                             f"this run is d={self.d}, {self.recipe.name}")
+        upsample = meta.get("upsample", "transpose")
+        if meta["d"] != self.d or meta["recipe"]["loss"] != self.recipe.loss or upsample != self.upsample:
+            raise ValueError(f"{path}: checkpoint is d={meta['d']}, {meta['recipe']['name']}, {upsample}; "
+                             f"this run is d={self.d}, {self.recipe.name}, {self.upsample}")
         self.G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
         self.D.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("D.")})
         for tag, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
@@ -382,7 +387,7 @@ class Trainer:
 
     def prior(self) -> WaveGANPrior:
         """The generator as it stands, as a prior (a copy, in eval mode)."""
-        prior = WaveGANPrior(d=self.d, name=self.name)
+        prior = WaveGANPrior(d=self.d, name=self.name, upsample=self.upsample)
         prior.generator.load_state_dict(self.G.state_dict())
         return prior.eval()
 

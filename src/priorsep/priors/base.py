@@ -57,9 +57,10 @@ def check_prior(prior: Any) -> Prior:
 
 def _families() -> dict[str, Callable[[dict, int, str], nn.Module]]:
     from .parametric import BUILTIN
+    from .specvae import SpecVAE
     from .wavegan import WaveGANPrior
 
-    return {"wavegan": WaveGANPrior.from_arch_config, **{k: v.from_arch_config for k, v in BUILTIN.items()}}
+    return {"wavegan": WaveGANPrior.from_arch_config, "specvae": SpecVAE.from_arch_config, **{k: v.from_arch_config for k, v in BUILTIN.items()}}
 
 
 def builtin_names() -> list[str]:

@@ -7,6 +7,10 @@ ICLR 2019 (arXiv:1802.04208), as specified in METHOD.md section 2:
   ``ConvTranspose1d`` (kernel 25, stride 4) taking channels ``16d->8d->4d->2d->d->1`` and
   lengths ``16->64->256->1024->4096->16384``; ReLU between, tanh at the end, no batch norm.
   19,065,345 parameters at ``d = 64``.
+  With ``upsample="nearest"`` each transposed convolution becomes nearest-neighbour x4
+  upsampling followed by a ``Conv1d`` (kernel 25, "same" padding): the same shapes and
+  parameter count, without the checkerboard artefacts of strided transposed convolution
+  (Odena, Dumoulin, Olah, "Deconvolution and Checkerboard Artifacts", Distill 2016).
 * Discriminator: five ``Conv1d`` (kernel 25, stride 4, "same" padding) with channels
   ``1->d->2d->4d->8d->16d``, LeakyReLU(0.2) after each, phase shuffle (radius 2) after the
   first four, then flatten ``16*16d -> 1``. 17,427,969 parameters at ``d = 64``.
@@ -29,6 +33,7 @@ LENGTH = 16384
 _KERNEL = 25
 _STRIDE = 4
 _PAD = 11  # kernel 25, stride 4: padding 11 gives exact x4 / /4 lengths
+UPSAMPLING = ("transpose", "nearest")
 
 
 class WaveGANGenerator(nn.Module):
@@ -36,19 +41,28 @@ class WaveGANGenerator(nn.Module):
 
     length: int = LENGTH
 
-    def __init__(self, d: int = 64, latent_dim: int = 100) -> None:
+    def __init__(self, d: int = 64, latent_dim: int = 100, upsample: str = "transpose") -> None:
         super().__init__()
         if d < 1 or latent_dim < 1:
             raise ValueError(f"d and latent_dim must be positive, got d={d}, latent_dim={latent_dim}")
-        self.d = d
+        if upsample not in UPSAMPLING:
+            raise ValueError(f"upsample must be one of {UPSAMPLING}, got {upsample!r}")
+        self.d, self.upsample = d, upsample
         self.latent_dim = latent_dim
         self.length = LENGTH
         self.fc = nn.Linear(latent_dim, 16 * 16 * d)
         chans = [16 * d, 8 * d, 4 * d, 2 * d, d, 1]
-        self.deconvs = nn.ModuleList(
-            nn.ConvTranspose1d(cin, cout, _KERNEL, stride=_STRIDE, padding=_PAD, output_padding=1)
-            for cin, cout in zip(chans[:-1], chans[1:])
-        )
+        if upsample == "transpose":
+            self.deconvs = nn.ModuleList(
+                nn.ConvTranspose1d(cin, cout, _KERNEL, stride=_STRIDE, padding=_PAD, output_padding=1)
+                for cin, cout in zip(chans[:-1], chans[1:])
+            )
+        else:
+            self.deconvs = nn.ModuleList(
+                nn.Sequential(nn.Upsample(scale_factor=_STRIDE, mode="nearest"),
+                              nn.Conv1d(cin, cout, _KERNEL, padding=_KERNEL // 2))
+                for cin, cout in zip(chans[:-1], chans[1:])
+            )
 
     def forward(self, z: Tensor) -> Tensor:
         """``z [B, latent_dim] -> [B, 1, 16384]``; raises ``ValueError`` on a bad shape."""
@@ -121,14 +135,14 @@ class WaveGANPrior(nn.Module):
     """A trained WaveGAN generator used as a source prior: ``generate(z) -> [B, 16384]``."""
 
     def __init__(self, d: int = 64, latent_dim: int = 100, sample_rate: int = 16000,
-                 name: str = "wavegan") -> None:
+                 name: str = "wavegan", upsample: str = "transpose") -> None:
         super().__init__()
-        self.d = d
+        self.d, self.upsample = d, upsample
         self.name = name
         self.latent_dim = latent_dim
         self.sample_rate = sample_rate
         self.length = LENGTH
-        self.generator = WaveGANGenerator(d=d, latent_dim=latent_dim)
+        self.generator = WaveGANGenerator(d=d, latent_dim=latent_dim, upsample=upsample)
 
     def generate(self, z: Tensor) -> Tensor:
         """``z [B, latent_dim] -> waveform [B, 16384]`` (generator output, channel squeezed)."""
@@ -138,7 +152,10 @@ class WaveGANPrior(nn.Module):
         return self.generate(z)
 
     def arch_config(self) -> dict[str, Any]:
-        return {"family": "wavegan", "d": self.d, "latent_dim": self.latent_dim}
+        config = {"family": "wavegan", "d": self.d, "latent_dim": self.latent_dim}
+        if self.upsample != "transpose":  # files written before the option read as "transpose"
+            config["upsample"] = self.upsample
+        return config
 
     @classmethod
     def from_arch_config(cls, cfg: dict[str, Any], sample_rate: int, name: str) -> "WaveGANPrior":
@@ -146,4 +163,4 @@ class WaveGANPrior(nn.Module):
         if family != "wavegan":
             raise ValueError(f"arch config family must be 'wavegan', got {family!r}")
         return cls(d=int(cfg["d"]), latent_dim=int(cfg["latent_dim"]),
-                   sample_rate=sample_rate, name=name)
+                   sample_rate=sample_rate, name=name, upsample=str(cfg.get("upsample", "transpose")))
