@@ -21,7 +21,7 @@ def test_a_clip_the_prior_makes_at_the_start_is_reproduced_exactly():
     with torch.no_grad():
         at_start = burst.generate(torch.zeros(1, burst.latent_dim)).float()
     clips = torch.cat([0.3 * at_start, _draw(burst, 1, 0)])  # gain must not matter
-    proj = project(burst, clips, steps=0)
+    proj = project(burst, clips, preset="paper", steps=0)
     assert proj.scores["projection"]["spectral_snr"][0] > 100  # float32 rounding only (the metric caps at 120)
     assert proj.scores["projection"]["si_sdr"][0] > 60
     np.testing.assert_array_equal(proj.scores["projection"]["spectral_snr"], proj.scores["start"]["spectral_snr"])
@@ -30,8 +30,8 @@ def test_a_clip_the_prior_makes_at_the_start_is_reproduced_exactly():
 
 def test_a_prior_fits_its_own_class_better_than_another():
     burst, tone = load_prior("burst"), load_prior("tone")
-    own = project(burst, _draw(burst, 6, 1), steps=100).medians()
-    other = project(burst, _draw(tone, 6, 1), steps=100).medians()
+    own = project(burst, _draw(burst, 6, 1), preset="paper", steps=100).medians()
+    other = project(burst, _draw(tone, 6, 1), preset="paper", steps=100).medians()
     assert own["projection"]["spectral_snr"] > other["projection"]["spectral_snr"] + 10
     assert own["projection"]["spectral_snr"] > own["start"]["spectral_snr"] + 5  # the search did the work
 

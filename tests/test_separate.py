@@ -6,6 +6,12 @@ from priorsep import PriorError, Separator, WaveGANPrior, load_prior
 from priorsep.data import prior_mixtures
 from priorsep.metrics import evaluate
 from priorsep.priors import BurstPrior, TonePrior
+from priorsep.separate import PRESETS
+
+
+def paper(priors, **overrides):
+    """The paper's search (METHOD.md §3) with some settings changed."""
+    return Separator(priors, **{**PRESETS["paper"], **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +26,7 @@ def test_separates_tone_and_burst_mixtures(priors):
     mixtures, sources = prior_mixtures(priors, 6, seed=0)
 
     def scores(steps):
-        result = Separator(priors, steps=steps, restarts=3).separate(mixtures)
+        result = paper(priors, steps=steps, restarts=3).separate(mixtures)
         masked = [evaluate(sources[i], result.masked[i]) for i in range(6)]
         generated = [evaluate(sources[i], result.generated[i]) for i in range(6)]
         si_sdr = np.array([[m["si_sdr"] for m in mix] for mix in masked])  # [mixtures, K]
@@ -39,7 +45,7 @@ def test_separates_tone_and_burst_mixtures(priors):
 
 def test_result_does_not_depend_on_the_batch(priors):
     mixtures, _ = prior_mixtures(priors, 3, seed=5)
-    sep = Separator(priors, steps=40, restarts=2, seed=3)
+    sep = paper(priors, steps=40, restarts=2, seed=3)
     together = sep.separate(mixtures)
     alone = sep.separate(mixtures[1:2])
     reordered = sep.separate(mixtures.flip(0))
@@ -53,9 +59,9 @@ def test_result_does_not_depend_on_the_batch(priors):
 
 def test_same_settings_same_numbers_and_the_best_restart_is_kept(priors):
     mixtures, _ = prior_mixtures(priors, 2, seed=2)
-    a = Separator(priors, steps=30, restarts=3, seed=1).separate(mixtures)
-    b = Separator(priors, steps=30, restarts=3, seed=1).separate(mixtures)
-    c = Separator(priors, steps=30, restarts=3, seed=2).separate(mixtures)
+    a = paper(priors, steps=30, restarts=3, seed=1).separate(mixtures)
+    b = paper(priors, steps=30, restarts=3, seed=1).separate(mixtures)
+    c = paper(priors, steps=30, restarts=3, seed=2).separate(mixtures)
     assert torch.equal(a.masked, b.masked) and torch.equal(a.restart_losses, b.restart_losses)
     assert a.restart_losses.shape == (2, 1, 3)
     # restart 0 starts at z = 0 whatever the seed; the others depend on it
@@ -68,7 +74,7 @@ def test_same_settings_same_numbers_and_the_best_restart_is_kept(priors):
 
 def test_outputs_have_the_documented_form(priors):
     mixtures, _ = prior_mixtures(priors, 2, seed=1)
-    result = Separator(priors, steps=5).separate(mixtures)
+    result = paper(priors, steps=5).separate(mixtures)
     assert result.generated.shape == result.masked.shape == (2, 2, 16384)
     torch.testing.assert_close(result.masked.sum(1), mixtures, atol=1e-5, rtol=0)
     peaks = result.generated.abs().amax(-1)
@@ -77,26 +83,26 @@ def test_outputs_have_the_documented_form(priors):
     assert result.history["total"].shape == (5, 2)
     assert result.losses["total"].shape == (2,)
     assert [z.shape for z in result.latents] == [(2, 1, 6), (2, 1, 3)]
-    one = Separator(priors, steps=5).separate(mixtures[0])  # [T] in, [K, T] out
+    one = paper(priors, steps=5).separate(mixtures[0])  # [T] in, [K, T] out
     assert one.masked.shape == (2, 16384) and one.history["total"].shape == (5,)
 
 
 def test_projection_keeps_latents_in_the_box(priors):
     mixtures, _ = prior_mixtures(priors, 1, seed=4)
-    boxed = Separator(priors, steps=60, lr=0.5, bound=0.3).separate(mixtures)
+    boxed = paper(priors, steps=60, lr=0.5, bound=0.3).separate(mixtures)
     assert max(z.abs().max().item() for z in boxed.latents) <= 0.3 + 1e-6  # float32(0.3)
-    free = Separator(priors, steps=60, lr=0.5, bound=None).separate(mixtures)
+    free = paper(priors, steps=60, lr=0.5, bound=None).separate(mixtures)
     assert max(z.abs().max().item() for z in free.latents) > 1.0
 
 
 def test_long_and_short_inputs_are_windowed_and_stay_mixture_consistent(priors):
     mixtures, _ = prior_mixtures(priors, 3, seed=7)
     long = torch.cat([mixtures[0], mixtures[1], mixtures[2][:5000]])[None]  # 37768 samples
-    result = Separator(priors, steps=3).separate(long)
+    result = paper(priors, steps=3).separate(long)
     assert result.masked.shape == result.generated.shape == (1, 2, 37768)
     assert result.latents[0].shape == (1, 4, 6)  # 4 half-overlapping windows
     torch.testing.assert_close(result.masked.sum(1), long, atol=1e-5, rtol=0)
-    short = Separator(priors, steps=3).separate(mixtures[:, :7000])
+    short = paper(priors, steps=3).separate(mixtures[:, :7000])
     assert short.masked.shape == (3, 2, 7000)
     torch.testing.assert_close(short.masked.sum(1), mixtures[:, :7000], atol=1e-5, rtol=0)
 
@@ -108,7 +114,7 @@ def test_wavegan_priors_are_searched_but_not_trained():
     priors[1].eval()
     before = [p.state_dict()["generator.fc.weight"].clone() for p in priors]
     mixture = torch.randn(1, 16384) * 0.3
-    result = Separator(priors, steps=3).separate(mixture)
+    result = paper(priors, steps=3).separate(mixture)
     assert result.masked.shape == (1, 2, 16384)
     for p, w in zip(priors, before):
         assert torch.equal(p.state_dict()["generator.fc.weight"], w)
@@ -125,7 +131,7 @@ def test_bad_priors_and_inputs_are_refused(priors):
         Separator([TonePrior(length=8192), BurstPrior()])
     with pytest.raises(PriorError, match="lacks"):
         Separator([priors[0], object()])
-    sep = Separator(priors, steps=1)
+    sep = paper(priors, steps=1)
     bad = torch.zeros(1, 16384)
     bad[0, 3] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
@@ -134,3 +140,85 @@ def test_bad_priors_and_inputs_are_refused(priors):
         sep.separate(torch.zeros(1, 2, 16384))
     with pytest.raises(ValueError, match="floating point"):
         sep.separate(torch.zeros(1, 16384, dtype=torch.int16))
+
+
+# --- the magnitude objective and encoder starts ---------------------------------------
+
+
+class _ToneMagnitude(torch.nn.Module):
+    """A magnitude prior for tests: one sinusoid, z in [-1, 1] -> 300..3300 Hz, with an
+    encoder that reads the frequency off the spectral peak."""
+
+    name, latent_dim, sample_rate, length, n_fft, hop, latent_bound = "tone", 1, 16000, 16384, 1024, 256, 1.0
+
+    def _hz(self, z):
+        return 300 + (z[:, :1] + 1) / 2 * 3000
+
+    def magnitude(self, z):
+        freqs = torch.arange(513) * 16000 / 1024
+        return torch.exp(-0.5 * ((freqs - self._hz(z)) / 20) ** 2)[:, :, None].expand(-1, -1, 65)
+
+    def encode(self, x):
+        peak = torch.fft.rfft(x).abs().argmax(dim=-1).float() * 16000 / x.shape[-1]
+        return ((peak - 300) / 3000 * 2 - 1)[:, None]
+
+    def generate(self, z):
+        t = torch.arange(16384) / 16000
+        return torch.sin(2 * torch.pi * self._hz(z) * t)
+
+
+class _BurstMagnitude(torch.nn.Module):
+    """A magnitude prior for tests: a flat-spectrum burst with onset frame (z + 1) * 30
+    and a decay of 6 frames; its encoder finds the largest rise of frame energy."""
+
+    name, latent_dim, sample_rate, length, n_fft, hop, latent_bound = "burst", 1, 16000, 16384, 1024, 256, 1.0
+
+    def magnitude(self, z):
+        d = torch.arange(65.0) - (z[:, :1] + 1) * 30
+        env = torch.sigmoid(4 * d) * torch.exp(-torch.relu(d) / 6)
+        return env[:, None, :].expand(-1, 513, -1)
+
+    def encode(self, x):
+        energy = x[:, :16384 - 16384 % 256].reshape(x.shape[0], -1, 256).square().sum(-1)
+        return (torch.diff(energy, dim=-1).argmax(dim=-1).float() * 256 / 256 / 30 - 1)[:, None]
+
+    def generate(self, z):
+        d = torch.arange(16384) / 256 - (z[:, :1] + 1) * 30
+        return torch.randn(16384, generator=torch.Generator().manual_seed(0)) * torch.exp(-torch.relu(d) / 6) * (d > 0)
+
+
+def _tone_and_burst():
+    t = torch.arange(16384) / 16000
+    tone = 0.5 * torch.sin(2 * torch.pi * 1000 * t)
+    onset = 9000
+    decay = torch.exp(-torch.clamp(torch.arange(16384.0) - onset, min=0) / 1536) * (torch.arange(16384) >= onset)
+    burst = 0.8 * torch.randn(16384, generator=torch.Generator().manual_seed(1)) * decay
+    return torch.stack([tone, burst])
+
+
+def test_magnitude_objective_from_the_encoders_separates_and_beats_a_zero_start():
+    sources = _tone_and_burst()
+    mixture = sources.sum(0)
+    priors = [_ToneMagnitude(), _BurstMagnitude()]
+    result = Separator(priors, steps=60).separate(mixture)
+    assert result.settings["objective"] == "magnitude" and result.settings["start"] == "encoder"
+    scores = [m["si_sdr"] for m in evaluate(sources, result.masked)]
+    zero = Separator(priors, steps=60, start="zero").separate(mixture)
+    zero_scores = [m["si_sdr"] for m in evaluate(sources, zero.masked)]
+    assert min(scores) > 8.0, scores
+    assert scores[0] > zero_scores[0] + 10.0, (scores, zero_scores)  # z = 0 is a 1800 Hz tone: no gradient reaches 1 kHz
+    assert torch.allclose(result.masked.sum(0), mixture, atol=1e-4)  # mixture-consistent
+    assert (result.history["total"][-1] <= result.history["total"][0]).all()
+    # the fitted tone sits at 1 kHz
+    assert abs(float(priors[0]._hz(result.latents[0])) - 1000) < 15
+
+
+def test_paper_objective_refuses_magnitude_priors_and_presets_name_the_settings():
+    with pytest.raises(PriorError, match="paper objective needs waveform priors"):
+        Separator([_ToneMagnitude(), _BurstMagnitude()], objective="paper")
+    assert PRESETS["paper"] == {"objective": "paper", "start": "zero", "steps": 1000, "lr": 0.05, "bound": 1.0,
+                                "restarts": 1, "weights": {"mc": 0.1, "ms": 0.3, "fc": 0.8, "sd": 0.4}}
+    sep = Separator([_ToneMagnitude(), load_prior("burst")])  # a magnitude prior fixes the search's STFT
+    assert (sep.mask_fft, sep.mask_hop) == (1024, 256) and sep.settings()["objective"] == "magnitude"
+    with pytest.raises(ValueError, match="objective must be one of"):
+        Separator([_ToneMagnitude(), _BurstMagnitude()], objective="spectral")

@@ -25,7 +25,7 @@ from .audio import AudioError, StagedDir, read_audio, write_audio
 from .metrics import METRIC_KEYS, evaluate
 from .plots import spectrogram_grid
 from .priors.base import PriorError, builtin_descriptions, load_prior
-from .separate import SeparationResult, Separator
+from .separate import PRESETS, SeparationResult, Separator
 
 EXIT_USAGE = 2
 
@@ -34,9 +34,9 @@ class CliError(Exception):
     """A user error, reported as one line."""
 
 
-def _bound(text: str) -> float | None:
-    if text.lower() == "none":
-        return None
+def _bound(text: str) -> float | str | None:
+    if text.lower() in ("none", "prior"):
+        return None if text.lower() == "none" else "prior"
     try:
         value = float(text)
     except ValueError:
@@ -69,22 +69,36 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "source"
 
 
-def _search_options(parser: argparse.ArgumentParser, steps: int = 1000) -> None:
-    g = parser.add_argument_group("latent search (METHOD.md §3)")
-    g.add_argument("--steps", type=_steps, default=steps,
-                   help=f"optimisation steps (default {steps}; 0: no search, the generated sources at z = 0)")
-    g.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default 0.05)")
-    g.add_argument("--bound", type=_bound, default=1.0, help="project z to [-B, B] after each step, or 'none' (default 1)")
-    g.add_argument("--restarts", type=_positive_int, default=1, help="searches per mixture, best kept by loss (default 1)")
+def _search_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("latent search (METHOD.md §3; defaults from --preset)")
+    g.add_argument("--preset", choices=sorted(PRESETS), default="best",
+                   help="best: the measured best settings (magnitude objective, encoder start, 300 steps; "
+                        "benchmarks/PRIORS.md), the default; paper: METHOD.md §3 exactly (paper losses, z = 0, "
+                        "1000 steps, z in [-1, 1]); the options below override single settings")
+    g.add_argument("--objective", choices=("magnitude", "paper"), help="what the search fits")
+    g.add_argument("--start", choices=("encoder", "zero"), help="starting latents (encoder: priors that have one)")
+    g.add_argument("--steps", type=_steps, help="optimisation steps (0: no search, the start's output)")
+    g.add_argument("--lr", type=float, help="Adam learning rate")
+    g.add_argument("--bound", type=_bound, default="unset",
+                   help="project z to [-B, B] after each step, 'none', or 'prior' (each prior's own box)")
+    g.add_argument("--restarts", type=_positive_int, help="searches per mixture, best kept by loss")
     g.add_argument("--seed", type=int, default=0, help="seed of the restarts' starting points (default 0)")
     for term, default in (("mc", 0.1), ("ms", 0.3), ("fc", 0.8), ("sd", 0.4)):
-        g.add_argument(f"--w-{term}", type=float, default=default, help=f"weight of L_{term} (default {default})")
+        g.add_argument(f"--w-{term}", type=float, help=f"paper objective: weight of L_{term} (paper: {default})")
 
 
 def _search_settings(args: argparse.Namespace) -> dict:
-    """The Separator options the search flags set."""
-    return {"steps": args.steps, "lr": args.lr, "bound": args.bound, "restarts": args.restarts, "seed": args.seed,
-            "weights": {"mc": args.w_mc, "ms": args.w_ms, "fc": args.w_fc, "sd": args.w_sd}}
+    """The Separator options: the preset's, overridden by the flags given."""
+    settings = {**PRESETS[args.preset], "seed": args.seed}
+    for key in ("objective", "start", "steps", "lr", "restarts"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    if args.bound != "unset":
+        settings["bound"] = args.bound
+    weights = {t: getattr(args, f"w_{t}") for t in ("mc", "ms", "fc", "sd") if getattr(args, f"w_{t}") is not None}
+    if weights:
+        settings["weights"] = {**PRESETS["paper"]["weights"], **settings.get("weights", {}), **weights}
+    return settings
 
 
 def _separator(args: argparse.Namespace, priors: list) -> Separator:
@@ -203,7 +217,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     priors, mixture, sources = builtin_example(args.example)
     separator = _separator(args, priors)
     print(f"built-in example {args.example}: a tone and a noise burst drawn from the built-in priors, "
-          f"{mixture.shape[-1]} samples at {separator.sample_rate} Hz; {args.steps} search steps", flush=True)
+          f"{mixture.shape[-1]} samples at {separator.sample_rate} Hz; {separator.steps} search steps", flush=True)
     result = separator.separate(mixture)
     names = [p.name for p in priors]
     report = {}
@@ -249,7 +263,7 @@ def cmd_prior_report(args: argparse.Namespace) -> int:
         label = f"{Path(folder).name or folder} ({'own class' if i == 0 else 'other class'})"
         sets[label if label not in sets else f"{label} #{i}"] = clips.clips
     with StagedDir(args.out) as stage:
-        projections = prior_report(prior, sets, steps=args.steps, n=args.n, restarts=args.restarts, seed=args.seed,
+        projections = prior_report(prior, sets, preset=args.preset, steps=args.steps, n=args.n, restarts=args.restarts, seed=args.seed,
                                    progress=sys.stderr.isatty())
         table = report_table(projections)
         medians = {label: proj.medians() for label, proj in projections.items()}
@@ -265,11 +279,11 @@ def cmd_prior_report(args: argparse.Namespace) -> int:
             for j in range(min(2, proj.clips.shape[0])):
                 panels += [(f"{label[:24]} clip {j}", proj.clips[j]), (f"projection {j}", proj.generated[j])]
         spectrogram_grid(panels, prior.sample_rate, stage / "projections.png", cols=4,
-                         title=f"{prior.name}: held-out clips and their projections ({args.steps} steps)")
+                         title=f"{prior.name}: held-out clips and their projections ({args.preset} preset)")
         report = {
             "priorsep": __version__, "prior": str(args.prior), "prior_name": prior.name,
             "prior_metadata": getattr(prior, "metadata", {}),
-            "settings": {"steps": args.steps, "n": args.n, "restarts": args.restarts, "seed": args.seed},
+            "settings": {"preset": args.preset, "steps": args.steps, "n": args.n, "restarts": args.restarts, "seed": args.seed},
             "sets": {label: {"folder": folder, "clips": int(proj.clips.shape[0]), "median": medians[label],
                              "seconds": round(proj.seconds, 2),
                              "per_clip": {row: {k: v.tolist() for k, v in sc.items()} for row, sc in proj.scores.items()}}
@@ -477,19 +491,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not out.resolve().parent.is_dir():
         raise CliError(f"{out}: its folder {out.resolve().parent} does not exist")
     run_dir = Path(args.run_dir or f"{out}.run")
+    recipes = {"wavegan": ("paper", "fast"), "specvae": ("vae",)}[args.family]
+    args.recipe = args.recipe or recipes[-1]
+    if args.recipe not in recipes:
+        raise CliError(f"--recipe {args.recipe}: the {args.family} family trains with {' or '.join(recipes)}")
     latest = Trainer.latest(run_dir) if run_dir.is_dir() else None
     if args.resume and latest is None:
         raise CliError(f"--resume: no checkpoint in {run_dir}")
     if latest is not None and not args.resume:
         raise CliError(f"{run_dir} already holds checkpoints; pass --resume to continue, or choose another --run-dir")
     clips = load_folder(args.data)
+    if args.family == "specvae":
+        return _train_specvae(args, clips, run_dir, latest, out)
     rank, device = _init_processes(args.device)
     say = (lambda text: print(text, file=sys.stderr)) if rank == 0 else (lambda text: None)
     say(f"{clips.clips.shape[0]} clips from {clips.files} files in {args.data} "
         f"({clips.skipped_silent} near-silent clips and {clips.skipped_unreadable} unreadable files skipped)")
     try:
         trainer = Trainer(clips, run_dir, d=args.d, recipe=args.recipe, batch=args.batch, seed=args.seed,
-                          device=device, bf16=args.bf16, name=args.name)
+                          device=device, bf16=args.bf16, name=args.name, upsample=args.upsample)
         if trainer.world > 1:
             say(f"{trainer.world} processes, {trainer.local} clips each per batch of {trainer.recipe.batch}")
         if latest is not None:
@@ -504,6 +524,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+    return 0
+
+
+def _train_specvae(args: argparse.Namespace, clips, run_dir: Path, latest: Path | None, out: Path) -> int:
+    """``priorsep train --family specvae``: reconstruction training, one process."""
+    from .train_vae import VAETrainer
+
+    if os.environ.get("WORLD_SIZE", "1") != "1":
+        raise CliError("--family specvae trains in one process; run it without torchrun")
+    print(f"{clips.clips.shape[0]} clips from {clips.files} files in {args.data} "
+          f"({clips.skipped_silent} near-silent clips and {clips.skipped_unreadable} unreadable files skipped)",
+          file=sys.stderr)
+    trainer = VAETrainer(clips, run_dir, channels=args.channels, latent_dim=args.latent_dim, batch=args.batch,
+                         seed=args.seed, device=args.device, bf16=args.bf16, name=args.name)
+    if latest is not None:
+        trainer.resume(latest)
+        print(f"resumed from {latest} at step {trainer.step}", file=sys.stderr)
+    trainer.train(steps=args.steps, minutes=args.minutes, checkpoint_minutes=args.checkpoint_minutes,
+                  keep=args.keep, progress=sys.stderr.isatty())
+    trainer.export(out, command=args.command_line)
+    print(f"wrote {out} ({trainer.name}, specvae C={args.channels} D={args.latent_dim}, step {trainer.step}, "
+          f"{trainer.seconds / 60:.1f} min); checkpoints and samples in {run_dir}")
     return 0
 
 
@@ -550,8 +592,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--d", "--model-size", dest="d", type=_positive_int, default=64,
                    help="model size (paper: 64); under torchrun write --model-size, since torchrun "
                         "reads --d as an ambiguous abbreviation of its own options")
-    p.add_argument("--recipe", choices=("paper", "fast"), default="fast",
-                   help="paper: WGAN-GP, 5 critic steps, batch 64; fast: non-saturating + lazy R1, batch 16")
+    p.add_argument("--family", choices=("wavegan", "specvae"), default="wavegan",
+                   help="wavegan: the paper's waveform GAN (default); specvae: a clip-level VAE on "
+                        "log-magnitude spectrograms with an encoder, trained by reconstruction")
+    p.add_argument("--recipe", choices=("paper", "fast", "vae"),
+                   help="wavegan: paper (WGAN-GP, 5 critic steps, batch 64) or fast (non-saturating + lazy R1, "
+                        "batch 16, the default); specvae: vae")
+    p.add_argument("--upsample", choices=("transpose", "nearest"), default="transpose",
+                   help="wavegan generator: transposed convolutions (paper) or nearest-neighbour upsampling "
+                        "plus convolution (no checkerboard artefacts)")
+    p.add_argument("--channels", type=_positive_int, default=160, help="specvae: hidden width (default 160)")
+    p.add_argument("--latent-dim", type=_positive_int, default=64, help="specvae: latent size (default 64)")
     p.add_argument("--batch", type=_positive_int, help="override the recipe's batch size")
     length = p.add_mutually_exclusive_group(required=True)
     length.add_argument("--steps", type=_positive_int, help="train until this many generator steps in all")
@@ -571,7 +622,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--other", action="append", default=[], metavar="DIR",
                    help="clips of another class (repeatable); a good prior fits its own class clearly better")
     p.add_argument("--out", help="output folder (default: <prior name>-report)")
-    p.add_argument("--steps", type=_int_at_least(0), default=200, help="search steps per clip (default 200)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="best",
+                   help="the search's settings, as in separate (default best)")
+    p.add_argument("--steps", type=_int_at_least(0), help="search steps per clip (default: the preset's)")
     p.add_argument("--n", type=_int_at_least(2), default=32, help="clips per folder, a seeded random subset (default 32)")
     p.add_argument("--restarts", type=_positive_int, default=1, help="searches per clip, best kept (default 1)")
     p.add_argument("--seed", type=int, default=0)

@@ -1,16 +1,22 @@
 """How well a prior represents a class: latent projection of held-out clips.
 
 A prior can only separate what it can generate. The report searches the prior's latent
-space for each held-out clip alone (K = 1: the separation losses of METHOD.md §3 with
-the clip as the "mixture"; the source-dissimilarity term vanishes) and scores the
-generated clip against the clip it should reproduce, by spectral SNR (METHOD.md §4) and
-SI-SDR. A prior that represents its class fits clips of that class clearly better than
-clips of another class.
+space for each held-out clip alone (K = 1, with the separator's objective and starting
+point: by default the ``best`` preset's magnitude fit from the prior's encoder; with
+``preset="paper"`` the losses of METHOD.md §3, where the source-dissimilarity term
+vanishes) and scores the fit against the clip it should reproduce, by spectral SNR
+(METHOD.md §4) and SI-SDR. A prior that represents its class fits clips of that class
+clearly better than clips of another class.
+
+The fit is the separator's ``generated`` output: under the magnitude objective a
+waveform prior's output times its fitted gain, or a magnitude prior's fitted magnitude
+with the clip's own phase (so its SI-SDR is not comparable with a waveform prior's; its
+spectral SNR is).
 
 Two references put the figures in scale: ``start``, the same scores for the search's
-starting point (z = 0) before any step, and ``other clip``, the scores of another
-random clip of the same set used as the estimate (what "fitting" a clip by knowing only
-its class would give). METHOD.md §6 reports priors that did not beat the latter.
+starting point before any step, and ``other clip``, the scores of another random clip
+of the same set used as the estimate (what "fitting" a clip by knowing only its class
+would give). METHOD.md §6 reports priors that did not beat the latter.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from torch import Tensor
 
 from .metrics import si_sdr, spectral_snr
 from .priors.base import Prior
-from .separate import Separator, peak_normalise
+from .separate import PRESETS, Separator, peak_normalise
 
 SCORES = ("spectral_snr", "si_sdr")
 
@@ -69,29 +75,30 @@ def _score(clips: Tensor, estimates: Tensor) -> dict[str, np.ndarray]:
     }
 
 
-def project(prior: Prior, clips: Tensor, *, steps: int = 200, restarts: int = 1, seed: int = 0,
-            progress: bool = False) -> Projection:
+def project(prior: Prior, clips: Tensor, *, preset: str = "best", steps: int | None = None, restarts: int = 1,
+            seed: int = 0, progress: bool = False) -> Projection:
     """Fit each clip with the prior alone and score the fits.
 
     Args:
         prior: the prior to judge.
         clips: ``[N, L]`` clips at the prior's rate and length (``L`` = ``prior.length``).
-        steps: search steps per clip (Adam, lr 0.05, z in [-1, 1], as in separation).
+        preset: the separator's settings (:data:`~priorsep.separate.PRESETS`).
+        steps: search steps per clip (default: the preset's).
         restarts: searches per clip, the best kept by loss.
     """
     clips = torch.as_tensor(clips, dtype=torch.float32)
     if clips.dim() != 2 or clips.shape[0] < 2 or clips.shape[1] != prior.length:
         raise ValueError(f"clips must be [N >= 2, {prior.length}] for this prior; got {tuple(clips.shape)}")
     clips = peak_normalise(clips)
-    searcher = _Projector([prior], steps=steps, restarts=restarts, seed=seed, progress=progress)
-    result = searcher.separate(clips)
-    with torch.no_grad():
-        start = peak_normalise(prior.generate(torch.zeros(1, prior.latent_dim)).float())  # [1, L]
-    start = start.expand_as(clips)
+    settings = {**PRESETS[preset], "restarts": restarts, "seed": seed}
+    if steps is not None:
+        settings["steps"] = steps
+    result = _Projector([prior], **settings, progress=progress).separate(clips)
+    start = _Projector([prior], **{**settings, "steps": 0, "restarts": 1}).separate(clips).generated[:, 0]
     generated = result.generated[:, 0].detach()
     others = clips.roll(1, dims=0)  # each clip scored against its neighbour in the (shuffled) set
-    out = Projection(clips, generated, start, seconds=result.seconds)
-    out.scores = {"projection": _score(clips, generated), "start": _score(clips, start),
+    out = Projection(clips, generated, start.detach(), seconds=result.seconds)
+    out.scores = {"projection": _score(clips, generated), "start": _score(clips, start.detach()),
                   "other clip": _score(clips, others)}
     return out
 
@@ -102,8 +109,8 @@ def pick(clips: Tensor, n: int, seed: int = 0) -> Tensor:
     return clips[order[:n]]
 
 
-def prior_report(prior: Prior, sets: Mapping[str, Tensor], *, steps: int = 200, n: int = 32, restarts: int = 1,
-                 seed: int = 0, progress: bool = False) -> dict[str, Projection]:
+def prior_report(prior: Prior, sets: Mapping[str, Tensor], *, preset: str = "best", steps: int | None = None,
+                 n: int = 32, restarts: int = 1, seed: int = 0, progress: bool = False) -> dict[str, Projection]:
     """Project ``n`` seeded clips of each named set onto the prior.
 
     Args:
@@ -111,7 +118,7 @@ def prior_report(prior: Prior, sets: Mapping[str, Tensor], *, steps: int = 200, 
     Returns:
         ``{label: Projection}`` in the order given.
     """
-    return {label: project(prior, pick(clips, n, seed), steps=steps, restarts=restarts, seed=seed,
+    return {label: project(prior, pick(clips, n, seed), preset=preset, steps=steps, restarts=restarts, seed=seed,
                            progress=progress) for label, clips in sets.items()}
 
 

@@ -12,7 +12,22 @@ Two outputs per source, both ``[B, K, T]``:
   magnitudes applied to the mixture's STFT and inverted with its phase, so the K
   estimates sum to the mixture (:func:`priorsep.spectral.mask_mixture`).
 
-Per step the work is K generator passes (forward and backward with respect to z only;
+Two objectives (``objective=``):
+- ``"paper"``: the paper's losses (METHOD.md §3) on peak-normalised generated waveforms;
+  needs waveform priors.
+- ``"magnitude"`` (the default, measured best: benchmarks/PRIORS.md): fit the sum of
+  the sources' STFT magnitudes, each with a free gain, to the mixture's magnitude, by
+  mean squared error of ``log(1 + |X|)``; the estimates are magnitude-ratio masks on
+  the mixture's STFT. A prior enters through its magnitudes only: ``prior.magnitude(z)``
+  when it generates magnitudes (e.g. :class:`~priorsep.priors.specvae.SpecVAE`, which
+  also fixes the STFT), else the magnitude of its peak-normalised waveform.
+
+Two starting points (``start=``): ``"zero"`` (the paper's z = 0) and ``"encoder"``: a
+prior that has ``encode(audio [N, L]) -> z [N, D]`` starts from its encoding of the
+mixture (priors without one start from zero). The separator knows nothing else about
+the priors' families. :data:`PRESETS` names the paper's settings and ours.
+
+Per step (paper objective) the work is K generator passes (forward and backward with respect to z only;
 the priors' weights are frozen during the search) and one batched STFT of the K
 sources; the fitted mixture's STFT is their sum, and the mixture's own features are
 computed once.
@@ -36,6 +51,18 @@ from .losses import LossWeights, MixtureFeatures, as_weights, losses_from_spectr
 from .priors.base import Prior, PriorError, check_prior
 
 TERMS = ("ms", "sd", "mc", "fc", "total")
+MAGNITUDE_TERMS = ("fit", "total")
+OBJECTIVES = ("paper", "magnitude")
+STARTS = ("zero", "encoder")
+
+#: named settings; ``Separator(priors, **PRESETS[name])``. ``paper`` is METHOD.md §3
+#: exactly; ``best`` is the measured best (benchmarks/PRIORS.md), the default.
+PRESETS: dict[str, dict] = {
+    "paper": {"objective": "paper", "start": "zero", "steps": 1000, "lr": 0.05, "bound": 1.0, "restarts": 1,
+              "weights": {"mc": 0.1, "ms": 0.3, "fc": 0.8, "sd": 0.4}},
+    "best": {"objective": "magnitude", "start": "encoder", "steps": 300, "lr": 0.05, "bound": "prior",
+             "restarts": 1},
+}
 
 
 @dataclass
@@ -116,18 +143,26 @@ def _mixture_seed(seed: int, window: Tensor) -> int:
 class Separator:
     """Separate mixtures by joint latent search over K priors (METHOD.md §3).
 
+    The defaults are the ``best`` preset; ``Separator(priors, **PRESETS["paper"])`` is
+    the paper's search.
+
     Args:
         priors: K >= 2 priors with one sample rate and one length.
+        objective: ``"magnitude"`` or ``"paper"`` (module docstring).
+        start: ``"encoder"`` or ``"zero"`` (module docstring).
         steps: optimisation steps (paper: 1000).
         lr: Adam learning rate (paper: 0.05; betas 0.9, 0.999).
         bound: project z onto [-bound, bound] after every step; ``None`` for no
-            projection (what the public code effectively ran).
-        weights: loss weights, :class:`~priorsep.losses.LossWeights` or a dict.
-        restarts: searches per mixture; the first starts at z = 0 (the paper's start),
+            projection (what the public code effectively ran); ``"prior"``: each prior's
+            own ``latent_bound`` (1 when it has none, the box of the prior interface;
+            ``None`` for Gaussian latents such as :class:`~priorsep.priors.specvae.SpecVAE`'s).
+        weights: paper objective: loss weights, :class:`~priorsep.losses.LossWeights` or a dict.
+        restarts: searches per mixture; the first starts at ``start``,
             the others at seeded uniform draws in the box; the one with the lowest final
             total loss is kept, per mixture.
         seed: seeds the restarts' starting points.
-        mask_fft, mask_hop: the STFT used for the mixture-consistent output.
+        mask_fft, mask_hop: the STFT of the mixture-consistent output and of the
+            magnitude objective (a magnitude prior's own STFT takes precedence).
         overlap: fraction of overlap between windows for inputs longer than a prior.
         joint: search all mixtures of a call as one batch. Faster for small priors
             (batch 16 on 2 CPU cores: 3.2x for tone + burst, 2.2x at WaveGAN d=16,
@@ -147,9 +182,11 @@ class Separator:
         self,
         priors: Sequence[Prior],
         *,
-        steps: int = 1000,
+        objective: str = "magnitude",
+        start: str = "encoder",
+        steps: int = 300,
         lr: float = 0.05,
-        bound: float | None = 1.0,
+        bound: float | str | None = "prior",
         weights: LossWeights | dict | None = None,
         restarts: int = 1,
         seed: int = 0,
@@ -160,10 +197,27 @@ class Separator:
         progress: bool = False,
     ):
         self.priors = check_priors(priors, self.min_priors)
+        if objective not in OBJECTIVES or start not in STARTS:
+            raise ValueError(f"objective must be one of {OBJECTIVES} and start one of {STARTS}; "
+                             f"got {objective!r}, {start!r}")
+        self.objective, self.start = objective, start
+        spectral_priors = [p for p in self.priors if hasattr(p, "magnitude")]
+        if objective == "paper" and spectral_priors:
+            raise PriorError(f"the paper objective needs waveform priors; {spectral_priors[0].name!r} generates "
+                             "magnitude spectrograms (use the magnitude objective)")
+        configs = {(int(p.n_fft), int(p.hop)) for p in spectral_priors}
+        if len(configs) > 1:
+            raise PriorError(f"the magnitude priors use different STFTs {sorted(configs)}; use priors made for one")
+        if configs:
+            mask_fft, mask_hop = configs.pop()
         if steps < 0 or restarts < 1:
             raise ValueError(f"steps must be >= 0 and restarts >= 1; got steps={steps}, restarts={restarts}")
-        if bound is not None and bound <= 0:
-            raise ValueError(f"bound must be positive or None; got {bound}")
+        if bound == "prior":
+            self.bounds = [getattr(p, "latent_bound", 1.0) for p in self.priors]
+        elif bound is None or (isinstance(bound, (int, float)) and bound > 0):
+            self.bounds = [bound] * len(self.priors)
+        else:
+            raise ValueError(f"bound must be positive, None or 'prior'; got {bound!r}")
         if not 0 <= overlap < 1:
             raise ValueError(f"overlap must be in [0, 1); got {overlap}")
         shortest = max(spectral.N_FFT, mask_fft // 2 + 1)
@@ -189,6 +243,8 @@ class Separator:
         """The search's settings, JSON-serialisable."""
         return {
             "priors": [p.name for p in self.priors],
+            "objective": self.objective,
+            "start": self.start,
             "steps": self.steps,
             "lr": self.lr,
             "bound": self.bound,
@@ -227,22 +283,24 @@ class Separator:
         windows, n_win = frame_windows(mixture, self.length, self.overlap)  # [B * W, L]
 
         groups = [windows] if self.joint else list(windows.split(n_win))
+        search = self._search if self.objective == "paper" else self._search_magnitude
+        terms = TERMS if self.objective == "paper" else MAGNITUDE_TERMS
         start = time.perf_counter()
         with tqdm(total=self.steps * len(groups), desc="latent search", unit="step",
                   disable=not self.progress, leave=False) as bar:
-            parts = [self._search(g, bar) for g in groups]
+            parts = [search(g, bar) for g in groups]
         seconds = time.perf_counter() - start
         out = {
             "generated": torch.cat([o["generated"] for o in parts]),
-            "history": {k: torch.cat([o["history"][k] for o in parts], dim=1) for k in TERMS},
-            "losses": {k: torch.cat([o["losses"][k] for o in parts]) for k in TERMS},
+            "masked": torch.cat([o["masked"] for o in parts]),
+            "history": {k: torch.cat([o["history"][k] for o in parts], dim=1) for k in terms},
+            "losses": {k: torch.cat([o["losses"][k] for o in parts]) for k in terms},
             "latents": [torch.cat(zs) for zs in zip(*(o["latents"] for o in parts))],
             "restart_losses": torch.cat([o["restart_losses"] for o in parts]),
         }
 
         generated = out["generated"].reshape(b, n_win, len(self.priors), self.length)
-        masked = spectral.mask_mixture(windows, out["generated"], self.mask_fft, self.mask_hop)
-        masked = masked.reshape(b, n_win, len(self.priors), self.length)
+        masked = out["masked"].reshape(b, n_win, len(self.priors), self.length)
         generated = overlap_add(generated, t, self.overlap)
         masked = overlap_add(masked, t, self.overlap)
         history = {k: v.reshape(v.shape[0], b, n_win).mean(-1) for k, v in out["history"].items()}
@@ -261,15 +319,28 @@ class Separator:
         return result
 
     def _starts(self, windows: Tensor) -> list[Tensor]:
-        """Starting latents ``[R, N, D_k]`` per prior: zeros, then seeded uniform draws."""
+        """Starting latents ``[R, N, D_k]`` per prior: zeros or the prior's encoding of the
+        window, then seeded uniform draws."""
         n, r = windows.shape[0], self.restarts
-        bound = self.bound if self.bound is not None else 1.0
         starts = [torch.zeros(r, n, p.latent_dim) for p in self.priors]
+        if self.start == "encoder":
+            with torch.no_grad():
+                for p, z, bound in zip(self.priors, starts, self.bounds):
+                    if hasattr(p, "encode"):
+                        code = p.encode(windows).float().cpu()
+                        z[0] = code if bound is None else code.clamp(-bound, bound)
         for i in range(n):
             gen = torch.Generator().manual_seed(_mixture_seed(self.seed, windows[i]))
-            for z in starts:
-                z[1:, i] = (torch.rand(r - 1, z.shape[-1], generator=gen) * 2 - 1) * bound
+            for z, bound in zip(starts, self.bounds):
+                z[1:, i] = (torch.rand(r - 1, z.shape[-1], generator=gen) * 2 - 1) * (bound or 1.0)
         return [z.to(windows.device) for z in starts]
+
+    def _project(self, latents: Sequence[Tensor]) -> None:
+        """Clamp each prior's latents to its box, in place."""
+        with torch.no_grad():
+            for z, bound in zip(latents, self.bounds):
+                if bound is not None:
+                    z.clamp_(-bound, bound)
 
     def _generate(self, latents: Sequence[Tensor]) -> Tensor:
         """Peak-normalised sources ``[N, K, L]`` from one latent batch per prior."""
@@ -291,10 +362,7 @@ class Separator:
                 terms = losses_from_spectra(feats, spectral.stft(sources), self.weights)
                 terms["total"].sum().backward()
                 opt.step()
-                if self.bound is not None:
-                    with torch.no_grad():
-                        for z in latents:
-                            z.clamp_(-self.bound, self.bound)
+                self._project(latents)
                 for k in TERMS:
                     history[k][step] = terms[k].detach().cpu()
                 bar.update(1)
@@ -308,8 +376,85 @@ class Separator:
 
         return {
             "generated": sources[rows],
+            "masked": spectral.mask_mixture(windows, sources[rows], self.mask_fft, self.mask_hop),
             "history": {k: v[:, rows.cpu()] for k, v in history.items()},
             "losses": {k: v[rows].detach() for k, v in final.items()},
             "latents": [z.detach()[rows] for z in latents],
             "restart_losses": final["total"].reshape(r, n).T.detach().cpu(),
         }
+
+    def _magnitudes(self, latents: Sequence[Tensor]) -> Tensor:
+        """Source magnitudes ``[N, K, bins, frames]`` on the search's STFT."""
+        mags = []
+        for p, z in zip(self.priors, latents):
+            if hasattr(p, "magnitude"):
+                mags.append(p.magnitude(z).float())
+            else:
+                wave = peak_normalise(p.generate(z).float())
+                mags.append(spectral.analysis(wave, self.mask_fft, self.mask_hop).abs())
+        return torch.stack(mags, dim=1)
+
+    def _search_magnitude(self, windows: Tensor, bar: tqdm) -> dict:
+        """The magnitude objective: fit sum_k g_k |S_k(z_k)| to |X| (MSE of log(1 + .)),
+        z and log g by Adam; keep the best restart per window."""
+        n, r, k = windows.shape[0], self.restarts, len(self.priors)
+        target = windows.repeat(r, 1)  # [R * N, L], restart-major
+        mix_spec = spectral.analysis(target, self.mask_fft, self.mask_hop)  # [RN, bins, frames]
+        log_mix = torch.log1p(mix_spec.abs())
+        latents = [z.reshape(r * n, -1).clone().requires_grad_(True) for z in self._starts(windows)]
+
+        def fit(mags: Tensor, log_gain: Tensor) -> Tensor:
+            total = (log_gain.exp()[..., None, None] * mags).sum(dim=1)
+            return (torch.log1p(total) - log_mix).square().mean(dim=(-2, -1))  # [RN]
+
+        with _frozen(self.priors):
+            with torch.no_grad():  # start each gain at an equal share of the mixture's energy
+                mags = self._magnitudes(latents)
+                share = mix_spec.abs().sum(dim=(-2, -1))[:, None] / k
+                log_gain = (share / (mags.sum(dim=(-2, -1)) + 1e-8)).clamp_min(1e-8).log()
+            log_gain.requires_grad_(True)
+            opt = torch.optim.Adam([*latents, log_gain], lr=self.lr)
+            history = {key: torch.empty(self.steps, r * n) for key in MAGNITUDE_TERMS}
+            for step in range(self.steps):
+                opt.zero_grad(set_to_none=True)
+                loss = fit(self._magnitudes(latents), log_gain)
+                loss.sum().backward()
+                opt.step()
+                self._project(latents)
+                for key in MAGNITUDE_TERMS:
+                    history[key][step] = loss.detach().cpu()
+                bar.update(1)
+                if self.progress and step % 10 == 0:
+                    bar.set_postfix(loss=f"{loss.mean().item():.4f}")
+            with torch.no_grad():
+                mags = log_gain.exp()[..., None, None] * self._magnitudes(latents)  # [RN, K, bins, frames]
+                final = fit(mags / log_gain.exp()[..., None, None], log_gain)
+                best = final.reshape(r, n).argmin(dim=0)
+                rows = best * n + torch.arange(n, device=best.device)
+                mags, spec = mags[rows], mix_spec[rows]
+                masked = spectral.synthesis(spectral.ratio_masks(mags) * spec[:, None], self.mask_fft,
+                                            self.mask_hop, self.length)
+                generated = self._generated(latents, rows, log_gain[rows], mags, spec)
+        return {
+            "generated": generated,
+            "masked": masked,
+            "history": {key: v[:, rows.cpu()] for key, v in history.items()},
+            "losses": {key: final[rows].detach() for key in MAGNITUDE_TERMS},
+            "latents": [z.detach()[rows] for z in latents],
+            "restart_losses": final.reshape(r, n).T.detach().cpu(),
+        }
+
+    def _generated(self, latents: Sequence[Tensor], rows: Tensor, log_gain: Tensor, mags: Tensor,
+                   spec: Tensor) -> Tensor:
+        """The magnitude objective's ``generated`` output ``[N, K, L]``, on the mixture's
+        scale: a waveform prior's peak-normalised waveform times its gain; a magnitude
+        prior's fitted magnitude with the mixture's phase."""
+        phase = spec / (spec.abs() + 1e-8)
+        out = []
+        for i, (p, z) in enumerate(zip(self.priors, latents)):
+            if hasattr(p, "magnitude"):
+                out.append(spectral.synthesis(mags[:, i] * phase, self.mask_fft, self.mask_hop, self.length))
+            else:
+                wave = peak_normalise(p.generate(z[rows]).float())
+                out.append(wave * log_gain[:, i, None].exp())
+        return torch.stack(out, dim=1)
