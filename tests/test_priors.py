@@ -161,7 +161,7 @@ def test_specvae_roundtrip_interface_and_a_decoder_that_fits_its_encoder(tmp_pat
     torch.manual_seed(0)
     prior = SpecVAE(channels=8, latent_dim=5, name="vae")
     check_prior(prior)
-    assert prior.latent_bound is None and (prior.n_fft, prior.hop) == (1024, 256)
+    assert prior.latent_bound == 6.0 and (prior.n_fft, prior.hop) == (1024, 256)
     x = torch.randn(2, 16384) * 0.1
     z = prior.encode(x)
     assert z.shape == (2, 5)

@@ -61,7 +61,7 @@ PRESETS: dict[str, dict] = {
     "paper": {"objective": "paper", "start": "zero", "steps": 1000, "lr": 0.05, "bound": 1.0, "restarts": 1,
               "weights": {"mc": 0.1, "ms": 0.3, "fc": 0.8, "sd": 0.4}},
     "best": {"objective": "magnitude", "start": "encoder", "steps": 300, "lr": 0.05, "bound": "prior",
-             "restarts": 1},
+             "restarts": 2},
 }
 
 
@@ -157,8 +157,8 @@ class Separator:
             own ``latent_bound`` (1 when it has none, the box of the prior interface;
             ``None`` for Gaussian latents such as :class:`~priorsep.priors.specvae.SpecVAE`'s).
         weights: paper objective: loss weights, :class:`~priorsep.losses.LossWeights` or a dict.
-        restarts: searches per mixture; the first starts at ``start``,
-            the others at seeded uniform draws in the box; the one with the lowest final
+        restarts: searches per mixture; the first starts at ``start``, with an
+            encoder start the second at zero, the others at seeded uniform draws; the one with the lowest final
             total loss is kept, per mixture.
         seed: seeds the restarts' starting points.
         mask_fft, mask_hop: the STFT of the mixture-consistent output and of the
@@ -188,7 +188,7 @@ class Separator:
         lr: float = 0.05,
         bound: float | str | None = "prior",
         weights: LossWeights | dict | None = None,
-        restarts: int = 1,
+        restarts: int = 2,
         seed: int = 0,
         mask_fft: int = 1024,
         mask_hop: int = 256,
@@ -248,6 +248,7 @@ class Separator:
             "steps": self.steps,
             "lr": self.lr,
             "bound": self.bound,
+            "bounds": self.bounds,
             "weights": self.weights.as_dict(),
             "restarts": self.restarts,
             "seed": self.seed,
@@ -319,11 +320,15 @@ class Separator:
         return result
 
     def _starts(self, windows: Tensor) -> list[Tensor]:
-        """Starting latents ``[R, N, D_k]`` per prior: zeros or the prior's encoding of the
-        window, then seeded uniform draws."""
+        """Starting latents ``[R, N, D_k]`` per prior: the start (zeros, or the prior's
+        encoding of the window); with an encoder start, the second restart from zeros
+        (an encoder can map a mixture far from its class); then seeded uniform draws in
+        ``[-b, b]``, ``b`` the prior's box but at most 1."""
         n, r = windows.shape[0], self.restarts
         starts = [torch.zeros(r, n, p.latent_dim) for p in self.priors]
+        first_random = 1
         if self.start == "encoder":
+            first_random = 2
             with torch.no_grad():
                 for p, z, bound in zip(self.priors, starts, self.bounds):
                     if hasattr(p, "encode"):
@@ -332,7 +337,8 @@ class Separator:
         for i in range(n):
             gen = torch.Generator().manual_seed(_mixture_seed(self.seed, windows[i]))
             for z, bound in zip(starts, self.bounds):
-                z[1:, i] = (torch.rand(r - 1, z.shape[-1], generator=gen) * 2 - 1) * (bound or 1.0)
+                draws = (torch.rand(r - 1, z.shape[-1], generator=gen) * 2 - 1) * min(bound or 1.0, 1.0)
+                z[first_random:, i] = draws[first_random - 1:]
         return [z.to(windows.device) for z in starts]
 
     def _project(self, latents: Sequence[Tensor]) -> None:

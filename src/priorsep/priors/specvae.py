@@ -16,7 +16,8 @@ construction, and its encoder gives the search a starting point.
 As a prior it has ``magnitude(z) -> [B, 513, 65]`` (linear magnitudes, ``expm1`` of the
 decoder) and ``encode(x [B, T]) -> z [B, D]`` (the posterior mean); ``generate(z)`` makes
 a waveform from the magnitude by Griffin-Lim, for listening only: the separator works on
-the magnitudes. Latents are standard-normal a priori (not a box).
+the magnitudes. Latents are standard-normal a priori; the search boxes them to
+``latent_bound``.
 """
 
 from __future__ import annotations
@@ -54,7 +55,12 @@ class SpecVAE(nn.Module):
     """
 
     domain = "magnitude"
-    latent_bound = None  # Gaussian latents: the search is not boxed
+    #: the search's box: posterior means of held-out clips of the own class stay within
+    #: about +-5.2; other classes' clips and mixtures can be encoded far outside (up to
+    #: +-360 measured), where the decoder's output explodes
+    latent_bound = 6.0
+    #: largest log(1 + |X|) the decoder may output (peak-normalised clips stay below 6.3)
+    max_log_magnitude = 12.0
     n_fft = N_FFT
     hop = HOP
 
@@ -107,7 +113,7 @@ class SpecVAE(nn.Module):
 
     def magnitude(self, z: Tensor) -> Tensor:
         """``z [B, D]`` -> linear STFT magnitudes ``[B, 513, 65]`` (``analysis`` layout)."""
-        return torch.expm1(self.decode(z))
+        return torch.expm1(self.decode(z).clamp_max(self.max_log_magnitude))
 
     def generate(self, z: Tensor, iterations: int = 32) -> Tensor:
         """``z [B, D]`` -> waveforms ``[B, 16384]`` by Griffin-Lim from :meth:`magnitude`
