@@ -16,7 +16,8 @@ def results(tmp_path_factory):
     argv = ["benchmark", "--limit", "2", "--methods", "all", "--out", str(out),
             "--only-sets", "digits+drums-paper,digits+drums+piano-random",
             "--prior", "digits=tone", "--prior", "drums=burst", "--prior", "piano=tone",
-            "--steps", "5", "--dap-steps", "10", "--train-clips", "16"]
+            "--paper-prior", "digits=tone", "--paper-prior", "drums=burst", "--paper-prior", "piano=tone",
+            "--steps", "5", "--paper-steps", "5", "--dap-steps", "10", "--train-clips", "16"]
     assert main(argv) == 0
     return out, argv
 
@@ -29,7 +30,8 @@ def test_every_method_and_set_is_in_the_table(results):
         assert f"### {name}" in text
     assert "### drums+piano-paper" not in text
     for row in ("nmf †", "fastica †", "pca †", "kernelpca †", "nmf-dict", "template", "dap †", "oracle-irm",
-                "mixture", "paper-protocol †", "priorsep-generated", "priorsep-masked"):
+                "mixture", "paper-protocol †", "priorsep-generated", "priorsep-masked",
+                "priorsep-paper-generated", "priorsep-paper-masked"):
         assert f"| {row} | 2 |" in text, row
     assert "Command: `priorsep benchmark --limit 2" in text
     assert out.with_suffix(".png").stat().st_size > 10_000

@@ -92,9 +92,10 @@ def baseline_method(name: str, train: Callable[[str], Tensor] | None = None, **o
     return Method(name, run, unordered=model.unordered, slow=name == "dap", settings=settings, fit=fit)
 
 
-def priorsep_method(priors: Mapping[str, object], **options) -> Method:
-    """priorsep's latent search with one prior per class; rows ``priorsep-generated``
-    (the paper's output) and ``priorsep-masked`` (mixture-consistent, the default)."""
+def priorsep_method(priors: Mapping[str, object], name: str = "priorsep", **options) -> Method:
+    """priorsep's latent search with one prior per class; rows ``<name>-generated`` and
+    ``<name>-masked`` (mixture-consistent, the default output). ``options`` are the
+    :class:`~priorsep.separate.Separator`'s; a search of 1000 steps or more counts as slow."""
     from .separate import Separator
 
     def run(mixture: Tensor, sources: Tensor, classes: Sequence[str]) -> dict[str, Tensor]:
@@ -105,7 +106,8 @@ def priorsep_method(priors: Mapping[str, object], **options) -> Method:
         return {"generated": result.generated, "masked": result.masked}
 
     described = {c: _describe_prior(p) for c, p in priors.items()}
-    return Method("priorsep", run, forms=("generated", "masked"), slow=True,
+    slow = options.get("objective", "magnitude") == "paper" or options.get("steps", 300) >= 1000
+    return Method(name, run, forms=("generated", "masked"), slow=slow,
                   settings={"priors": described, "options": options})
 
 
@@ -125,8 +127,7 @@ def prior_summary(prior) -> str:
     meta = getattr(prior, "metadata", {}) or {}
     t, data, arch = meta.get("training", {}), meta.get("data", {}), meta.get("arch", {})
     parts = [t.get("family", type(prior).__name__)]
-    if "d" in arch:
-        parts.append(f"d={arch['d']}")
+    parts += [f"{k}={arch[k]}" for k in ("d", "upsample", "channels", "latent_dim") if k in arch]
     if t.get("recipe"):
         parts.append(f"{t['recipe'].get('name', '?')} recipe")
     if t.get("steps") is not None:
