@@ -58,7 +58,7 @@ def test_prior_report_command_prints_and_writes(tmp_path, capsys):
     _write(tmp_path / "tones", _draw(tone, 4, 5))
     out = tmp_path / "rep"
     assert main(["prior-report", "burst", "--data", str(tmp_path / "bursts"), "--other", str(tmp_path / "tones"),
-                 "--n", "3", "--steps", "40", "--out", str(out)]) == 0
+                 "--n", "3", "--preset", "paper", "--steps", "40", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| bursts (own class) | 3 | projection |" in printed and "own class minus tones (other class)" in printed
     report = json.loads((out / "report.json").read_text())

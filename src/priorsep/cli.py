@@ -40,7 +40,7 @@ def _bound(text: str) -> float | str | None:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number or 'none', got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a positive number, 'none' or 'prior', got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number or 'none', got {text!r}")
     return value
@@ -71,7 +71,7 @@ def _safe(name: str) -> str:
 
 def _search_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("latent search (METHOD.md §3; defaults from --preset)")
-    g.add_argument("--preset", choices=sorted(PRESETS), default="best",
+    g.add_argument("--preset", choices=sorted(PRESETS),
                    help="best: the measured best settings (magnitude objective, encoder start, 300 steps; "
                         "benchmarks/PRIORS.md), the default; paper: METHOD.md §3 exactly (paper losses, z = 0, "
                         "1000 steps, z in [-1, 1]); the options below override single settings")
@@ -79,7 +79,7 @@ def _search_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--start", choices=("encoder", "zero"), help="starting latents (encoder: priors that have one)")
     g.add_argument("--steps", type=_steps, help="optimisation steps (0: no search, the start's output)")
     g.add_argument("--lr", type=float, help="Adam learning rate")
-    g.add_argument("--bound", type=_bound, default="unset",
+    g.add_argument("--bound", type=_bound, default=argparse.SUPPRESS,
                    help="project z to [-B, B] after each step, 'none', or 'prior' (each prior's own box)")
     g.add_argument("--restarts", type=_positive_int, help="searches per mixture, best kept by loss")
     g.add_argument("--seed", type=int, default=0, help="seed of the restarts' starting points (default 0)")
@@ -89,11 +89,12 @@ def _search_options(parser: argparse.ArgumentParser) -> None:
 
 def _search_settings(args: argparse.Namespace) -> dict:
     """The Separator options: the preset's, overridden by the flags given."""
+    args.preset = args.preset or "best"
     settings = {**PRESETS[args.preset], "seed": args.seed}
     for key in ("objective", "start", "steps", "lr", "restarts"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
-    if args.bound != "unset":
+    if hasattr(args, "bound"):  # given on the command line
         settings["bound"] = args.bound
     weights = {t: getattr(args, f"w_{t}") for t in ("mc", "ms", "fc", "sd") if getattr(args, f"w_{t}") is not None}
     if weights:
@@ -213,11 +214,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .data import builtin_example
+    from .data.examples import load_example
 
-    priors, mixture, sources = builtin_example(args.example)
+    if args.example == "tone_burst":
+        priors, mixture, sources = builtin_example(args.example_seed)
+        args.preset = args.preset or "paper"  # the parametric priors are searched best by the paper's losses
+        what = f"a tone and a noise burst drawn from the built-in priors (seed {args.example_seed})"
+    else:
+        classes, mixture, sources, _rate = load_example(args.example)
+        priors = [load_prior(c) for c in classes]
+        what = f"the bundled {' + '.join(classes)} example (held-out test clips) with the bundled priors"
     separator = _separator(args, priors)
-    print(f"built-in example {args.example}: a tone and a noise burst drawn from the built-in priors, "
-          f"{mixture.shape[-1]} samples at {separator.sample_rate} Hz; {separator.steps} search steps", flush=True)
+    print(f"{what}: {mixture.shape[-1]} samples at {separator.sample_rate} Hz; {separator.objective} objective, "
+          f"{separator.start} start, {separator.steps} search steps", flush=True)
     result = separator.separate(mixture)
     names = [p.name for p in priors]
     report = {}
@@ -225,7 +234,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         estimates = getattr(result, form)
         metrics = evaluate(sources, estimates)
         report[form] = dict(zip(names, metrics))
-        label = "mixture-consistent (masked) estimates" if form == "masked" else "generated sources (the paper's output)"
+        label = "mixture-consistent (masked) estimates, the default output" if form == "masked" else \
+            "generated sources (the paper's output form)"
         print(f"\n{label}:\n{_metrics_table(names, metrics)}")
     sr = separator.sample_rate
     with StagedDir(args.out) as stage:
@@ -240,7 +250,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         panels += [(f"generated {n}", result.generated[k]) for k, n in enumerate(names)]
         spectrogram_grid(panels, sr, stage / "spectrograms.png", cols=3)
         summary = {
-            "priorsep": __version__, "example": args.example, "settings": separator.settings(),
+            "priorsep": __version__, "example": args.example, "preset": args.preset, "settings": separator.settings(),
             "final_losses": _final_losses(result), "search_seconds": round(result.seconds, 3), "metrics": report,
             "python": platform.python_version(), "torch": torch.__version__,
         }
@@ -368,7 +378,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         sets = [s for s in sets if s.stem in wanted]
     if not sets:
         raise CliError(f"{sets_dir}: no mixture manifests (*.json)")
-    known = list(BASELINES) + ["priorsep"]
+    known = list(BASELINES) + ["priorsep", "priorsep-paper"]
     names = known if args.methods == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in names if m not in known]
     if unknown:
@@ -382,25 +392,37 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         return train_cache[cls]
 
     train.describe = f"{train_root.resolve()} (first {args.train_clips} clips per class)"  # type: ignore[attr-defined]  # the cache key
-    methods, skipped, priors = [], [], {}
+    classes = {c for s in sets for c in json.loads(s.read_text())["classes"]}
+
+    def class_priors(specs: list[str], suffix: str) -> dict:
+        """--prior CLASS=FILE given, else the bundled prior named CLASS + suffix."""
+        found = {}
+        for spec in specs:
+            cls, _, what = spec.partition("=")
+            if not what:
+                raise CliError(f"--prior {spec!r}: expected CLASS=NAME_OR_FILE")
+            found[cls] = load_prior(what)
+        for cls in sorted(classes - set(found)):
+            try:
+                found[cls] = load_prior(cls + suffix)
+            except PriorError:
+                pass
+        return found
+
+    methods, skipped, priors_used = [], [], {}
     for name in names:
-        if name == "priorsep":
-            for spec in args.prior:
-                cls, _, what = spec.partition("=")
-                if not what:
-                    raise CliError(f"--prior {spec!r}: expected CLASS=NAME_OR_FILE")
-                priors[cls] = load_prior(what)
-            classes = {c for s in sets for c in json.loads(s.read_text())["classes"]}
-            for cls in sorted(classes - set(priors)):
-                try:
-                    priors[cls] = load_prior(cls)
-                except PriorError:
-                    pass
+        if name in ("priorsep", "priorsep-paper"):
+            paper = name == "priorsep-paper"
+            priors = class_priors(args.paper_prior if paper else args.prior, "-wavegan" if paper else "")
+            flag = "--paper-prior" if paper else "--prior"
             if not classes <= set(priors):
-                skipped.append(f"priorsep (no prior for {', '.join(sorted(classes - set(priors)))}; "
-                               f"give --prior CLASS=FILE)")
+                skipped.append(f"{name} (no prior for {', '.join(sorted(classes - set(priors)))}; "
+                               f"give {flag} CLASS=FILE)")
                 continue
-            methods.append(bench.priorsep_method(priors, **_search_settings(args)))
+            settings = {**PRESETS["paper"], "steps": args.paper_steps, "seed": args.seed} if paper \
+                else _search_settings(args)
+            methods.append(bench.priorsep_method(priors, name=name, **settings))
+            priors_used[name] = {cls: bench.prior_summary(p) for cls, p in priors.items()}
         else:
             options = {"steps": args.dap_steps} if name == "dap" and args.dap_steps else {}
             methods.append(bench.baseline_method(name, train, **options))
@@ -413,7 +435,6 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         _benchmark_in_parallel(args, sets, cache)  # fills the cache; the table below reads it
     cells = bench.run_benchmark(sets, methods, cache, limit=args.limit, slow_limit=args.slow_limit,
                                 progress=sys.stderr.isatty(), figure=figure)
-    priors_used = {cls: bench.prior_summary(p) for cls, p in priors.items()} if any(m.name == "priorsep" for m in methods) else None
     header = "\n".join([
         "# Benchmark results", "",
         f"Command: `{args.command_line}`  ",
@@ -421,13 +442,14 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads.  ",
         f"Sets: {len(sets)} from `{_shown(sets_dir)}`; every cell gives the median (mean) over the mixtures it used "
         f"(column n): all mixtures{'' if args.limit is None else f' up to {args.limit}'} per set, "
-        f"slow methods (priorsep, dap) the first {args.slow_limit}.  ",
+        f"slow methods ({', '.join(m.name for m in methods if m.slow) or 'none here'}) the first {args.slow_limit}.  ",
         "† unsupervised: estimates matched to sources by the best permutation (mean SI-SDR). "
         "`paper-protocol` reproduces the paper's flawed baseline protocol (METHOD.md §5), as coded.  ",
         f"Training clips for nmf-dict and template: the first {args.train_clips} per class of "
         f"`{_shown(train_root)}/<class>/train`.  ",
-        "Priors: " + ("; ".join(f"{c}: {d}" for c, d in priors_used.items()) if priors_used else "none")
-        + (f"; skipped: {'; '.join(skipped)}" if skipped else ""),
+        *[f"Priors of {name} ({'paper preset' if name == 'priorsep-paper' else 'search: ' + args.preset + ' preset'}): "
+          + "; ".join(f"{c}: {d}" for c, d in used.items()) + "  " for name, used in priors_used.items()],
+        *([f"Skipped: {'; '.join(skipped)}"] if skipped else []),
         "",
         f"CSV with every statistic: `{out.with_suffix('.csv').name}`; figure: `{figure.name}`.", "",
     ])
@@ -662,7 +684,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(default: the sets' clips/<class>/train)")
     p.add_argument("--train-clips", type=_positive_int, default=500, help="training clips per class (default 500)")
     p.add_argument("--prior", action="append", default=[], metavar="CLASS=NAME_OR_FILE",
-                   help="the prior for a class (default: the built-in prior named like the class)")
+                   help="priorsep's prior for a class (default: the bundled prior named like the class)")
+    p.add_argument("--paper-prior", action="append", default=[], metavar="CLASS=NAME_OR_FILE",
+                   help="priorsep-paper's (waveform) prior for a class (default: the bundled CLASS-wavegan)")
+    p.add_argument("--paper-steps", type=_positive_int, default=1000,
+                   help="priorsep-paper's search steps (default 1000, the paper's)")
     p.add_argument("--dap-steps", type=_positive_int, help="Deep Audio Prior steps (default: its own, 5000)")
     p.add_argument("--cache", help="per-mixture results cache (default: .bench-cache beside --out)")
     p.add_argument("--jobs", type=_positive_int, default=1,
@@ -673,9 +699,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("priors", help="list the built-in priors")
     p.set_defaults(func=cmd_priors)
 
-    p = sub.add_parser("demo", help="separate the built-in tone + burst example, print metrics, write WAVs and a PNG")
+    p = sub.add_parser("demo", help="separate a bundled example with the bundled priors, print metrics against its "
+                                    "true sources, write WAVs and a PNG")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
-    p.add_argument("--example", type=int, default=6, help="which built-in example (its seed; default 6)")
+    p.add_argument("--example", default="digits_drums", choices=["digits_drums", "tone_burst"],
+                   help="digits_drums: a spoken digit and a drum hit from the test splits (default); tone_burst: "
+                        "sources drawn from the parametric priors (searched with --preset paper unless given)")
+    p.add_argument("--example-seed", type=int, default=6, help="tone_burst: which draw (default 6)")
     _search_options(p)
     p.set_defaults(func=cmd_demo)
     return parser
