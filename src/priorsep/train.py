@@ -29,7 +29,6 @@ per-rank gradients of per-rank means gives the gradient of the global mean. (PyT
 from __future__ import annotations
 
 import csv
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, replace
@@ -38,11 +37,10 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from . import checkpoints
 from .audio import write_audio
 from .data.folder import ClipSet
 from .priors.base import save_prior
@@ -305,9 +303,7 @@ class Trainer:
         out = {f"G.{k}": v for k, v in self.G.state_dict().items()}
         out.update({f"D.{k}": v for k, v in self.D.state_dict().items()})
         for tag, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
-            for pid, state in opt.state_dict()["state"].items():
-                for key, value in state.items():
-                    out[f"{tag}.{pid}.{key}"] = torch.as_tensor(value)
+            out.update(checkpoints.optimizer_tensors(tag, opt))
         out["rng.data"] = self.gen.get_state()
         for rank, state in enumerate(self._rng_states()):
             out[f"rng.torch.{rank}"] = state
@@ -327,26 +323,17 @@ class Trainer:
             "param_groups": {tag: opt.state_dict()["param_groups"] for tag, opt in
                              (("opt_g", self.opt_g), ("opt_d", self.opt_d))},
         }
-        tmp = path.with_name(path.name + ".tmp")
-        save_file(tensors, str(tmp), metadata={"priorsep-checkpoint": json.dumps(meta)})
-        os.replace(tmp, path)
-        for old in sorted(self.run_dir.glob("ckpt-*.safetensors"))[:-keep]:
-            old.unlink()
+        checkpoints.write(self.run_dir, self.step, tensors, meta, keep)
         self.write_samples()
         return path
 
-    @staticmethod
-    def latest(run_dir: str | os.PathLike) -> Path | None:
-        found = sorted(Path(run_dir).glob("ckpt-*.safetensors"))
-        return found[-1] if found else None
+    latest = staticmethod(checkpoints.latest)
 
     def resume(self, path: str | os.PathLike) -> None:
         """Restore weights, optimiser states, step and RNG states from a checkpoint.
         A checkpoint written by a different number of processes resumes too, with
         freshly seeded phase-shuffle streams (the update is no longer bit-identical)."""
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads(f.metadata()["priorsep-checkpoint"])
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        meta, tensors = checkpoints.read(path)
         upsample = meta.get("upsample", "transpose")
         if meta["d"] != self.d or meta["recipe"]["loss"] != self.recipe.loss or upsample != self.upsample:
             raise ValueError(f"{path}: checkpoint is d={meta['d']}, {meta['recipe']['name']}, {upsample}; "
@@ -354,12 +341,7 @@ class Trainer:
         self.G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
         self.D.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("D.")})
         for tag, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
-            state: dict[int, dict[str, Tensor]] = {}
-            for key, value in tensors.items():
-                if key.startswith(tag + "."):
-                    _, pid, name = key.split(".", 2)
-                    state.setdefault(int(pid), {})[name] = value
-            opt.load_state_dict({"state": state, "param_groups": meta["param_groups"][tag]})
+            checkpoints.load_optimizer(tag, opt, tensors, meta["param_groups"][tag])
         self.gen.set_state(tensors["rng.data"])
         self.step, self.seconds = int(meta["step"]), float(meta["seconds"])
         mine = f"rng.torch.{self.rank}"

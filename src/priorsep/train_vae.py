@@ -19,18 +19,16 @@ and samples work as in :mod:`priorsep.train`.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from . import checkpoints
 from .audio import write_audio
 from .data.folder import ClipSet
 from .priors.base import save_prior
@@ -154,43 +152,25 @@ class VAETrainer:
     def checkpoint(self, keep: int = 3) -> Path:
         """Write ``ckpt-<step>.safetensors`` atomically, samples, and drop old checkpoints."""
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        for pid, state in self.opt.state_dict()["state"].items():
-            for key, value in state.items():
-                tensors[f"opt.{pid}.{key}"] = torch.as_tensor(value)
+        tensors.update(checkpoints.optimizer_tensors("opt", self.opt))
         tensors["rng.data"] = self.gen.get_state()
-        tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
         meta = {"step": self.step, "seconds": self.seconds, "name": self.name, "seed": self.seed,
                 "family": "specvae", "arch": self.model.arch_config(), "recipe": asdict(self.recipe),
                 "data": self.clips.describe(), "param_groups": self.opt.state_dict()["param_groups"]}
-        path = self.run_dir / f"ckpt-{self.step:08d}.safetensors"
-        tmp = path.with_name(path.name + ".tmp")
-        save_file(tensors, str(tmp), metadata={"priorsep-checkpoint": json.dumps(meta)})
-        os.replace(tmp, path)
-        for old in sorted(self.run_dir.glob("ckpt-*.safetensors"))[:-keep]:
-            old.unlink()
+        path = checkpoints.write(self.run_dir, self.step, tensors, meta, keep)
         self.write_samples()
         return path
 
-    @staticmethod
-    def latest(run_dir: str | os.PathLike) -> Path | None:
-        found = sorted(Path(run_dir).glob("ckpt-*.safetensors"))
-        return found[-1] if found else None
+    latest = staticmethod(checkpoints.latest)
 
     def resume(self, path: str | os.PathLike) -> None:
         """Restore weights, optimiser state, step and RNG state from a checkpoint."""
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads(f.metadata()["priorsep-checkpoint"])
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        meta, tensors = checkpoints.read(path)
         if meta.get("family") != "specvae" or meta.get("arch") != self.model.arch_config():
             raise ValueError(f"{path}: checkpoint is {meta.get('family')} {meta.get('arch')}; "
                              f"this run is specvae {self.model.arch_config()}")
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        state: dict[int, dict[str, Tensor]] = {}
-        for key, value in tensors.items():
-            if key.startswith("opt."):
-                _, pid, name = key.split(".", 2)
-                state.setdefault(int(pid), {})[name] = value
-        self.opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        checkpoints.load_optimizer("opt", self.opt, tensors, meta["param_groups"])
         self.gen.set_state(tensors["rng.data"])
         self.step, self.seconds = int(meta["step"]), float(meta["seconds"])
 
