@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         samples = prior.generate(z).float()
     spectrogram_grid([(f"sample {i}", x) for i, x in enumerate(samples)], prior.sample_rate, out.with_suffix(".png"),
-                     cols=4, title=f"{prior.name}: 16 samples (seed 0)", dpi=60)
+                     cols=4, title=f"{prior.name}: 16 samples (seed 0)", dpi=40)
 
     size = sum(v.numel() for v in prior.state_dict().values())
     lines = [
@@ -61,15 +61,21 @@ def main(argv: list[str] | None = None) -> int:
         f"- **Command:** `{t.get('command')}`",
         "",
         "## Prior report on the test splits", "",
-        f"`{report['settings']}`: held-out clips projected onto the prior alone (median, dB). "
-        "`other clip`: another clip of the set used as the fit.", "",
+        f"`priorsep prior-report` with `{report['settings']}`: held-out clips projected onto the prior "
+        "alone (median, dB). `start`: the search's starting point (the encoder's guess); `other clip`: "
+        "another clip of the set used as the fit. For a magnitude prior the fit carries the clip's own "
+        "phase, so its SI-SDR measures the magnitude fit; compare families by spectral SNR.", "",
         "| clips | estimate | spectral SNR | SI-SDR |", "|---|---|---:|---:|",
     ]
+    def shown(label: str) -> str:  # the clips' folder, as class/split
+        folder = report["sets"][label]["folder"]
+        return "/".join(Path(folder).parts[-2:]) + (" (own class)" if label == next(iter(report["sets"])) else "")
+
     for label, info in report["sets"].items():
         for row, med in info["median"].items():
-            lines.append(f"| {label} | {row} | {med['spectral_snr']:.2f} | {med['si_sdr']:.2f} |")
+            lines.append(f"| {shown(label)} | {row} | {med['spectral_snr']:.2f} | {med['si_sdr']:.2f} |")
     lines += ["", "Own class minus each other class, projection spectral SNR: " + ", ".join(
-        f"{label}: {m['spectral_snr']:+.2f} dB" for label, m in report["own_minus_other"].items()) + ".", ""]
+        f"{shown(label)}: {m['spectral_snr']:+.2f} dB" for label, m in report["own_minus_other"].items()) + ".", ""]
     if args.note:
         lines += [args.note, ""]
     lines += [f"![16 samples]({out.with_suffix('.png').name})", ""]

@@ -173,3 +173,17 @@ def test_specvae_roundtrip_interface_and_a_decoder_that_fits_its_encoder(tmp_pat
     assert isinstance(loaded, SpecVAE) and torch.equal(loaded.magnitude(z), mag)
     with pytest.raises(ValueError, match=r"expected waveforms \[B, 16384\]"):
         prior.encode(torch.zeros(2, 8000))
+
+
+def test_bundled_priors_load_by_name_offline_even_beside_a_folder_of_that_name(tmp_path, monkeypatch):
+    from priorsep.priors import SpecVAE, bundled_priors
+
+    assert sorted(bundled_priors()) == ["digits", "drums", "piano"]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "digits").mkdir()  # a data folder named like the class must not shadow the prior
+    prior = load_prior("digits")
+    assert isinstance(prior, SpecVAE) and prior.name == "digits"
+    assert prior.metadata["training"]["family"] == "specvae" and prior.metadata["data"]["clips"] == 3000
+    for name, path in bundled_priors().items():
+        assert path.stat().st_size < 8_000_000, name  # the size budget per file
+        assert path.with_suffix(".md").is_file() and path.with_suffix(".png").is_file(), name  # model card

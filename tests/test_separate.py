@@ -222,3 +222,10 @@ def test_paper_objective_refuses_magnitude_priors_and_presets_name_the_settings(
     assert (sep.mask_fft, sep.mask_hop) == (1024, 256) and sep.settings()["objective"] == "magnitude"
     with pytest.raises(ValueError, match="objective must be one of"):
         Separator([_ToneMagnitude(), _BurstMagnitude()], objective="spectral")
+
+
+def test_the_defaults_are_the_best_preset():
+    sep, best = Separator([_ToneMagnitude(), _BurstMagnitude()]), Separator([_ToneMagnitude(), _BurstMagnitude()],
+                                                                         **PRESETS["best"])
+    assert sep.settings() == best.settings()
+    assert PRESETS["best"]["objective"] == "magnitude" and PRESETS["best"]["restarts"] == 2

@@ -270,7 +270,8 @@ def cmd_prior_report(args: argparse.Namespace) -> int:
         clips = load_folder(folder, sample_rate=prior.sample_rate, length=prior.length)
         if clips.clips.shape[0] < 2:
             raise CliError(f"{folder}: the report needs at least 2 clips; found {clips.clips.shape[0]}")
-        label = f"{Path(folder).name or folder} ({'own class' if i == 0 else 'other class'})"
+        name = "/".join(Path(folder).parts[-2:]) or str(folder)  # e.g. digits/test, not test
+        label = f"{name} ({'own class' if i == 0 else 'other class'})"
         sets[label if label not in sets else f"{label} #{i}"] = clips.clips
     with StagedDir(args.out) as stage:
         projections = prior_report(prior, sets, preset=args.preset, steps=args.steps, n=args.n, restarts=args.restarts, seed=args.seed,

@@ -63,18 +63,38 @@ def _families() -> dict[str, Callable[[dict, int, str], nn.Module]]:
     return {"wavegan": WaveGANPrior.from_arch_config, "specvae": SpecVAE.from_arch_config, **{k: v.from_arch_config for k, v in BUILTIN.items()}}
 
 
+#: trained priors shipped inside the package: ``<name>.safetensors``, each with a model
+#: card ``<name>.md`` beside it
+BUNDLED = Path(__file__).parent / "bundled"
+
+
+def bundled_priors() -> dict[str, Path]:
+    """Name -> file of every prior shipped in the package."""
+    return {p.stem: p for p in sorted(BUNDLED.glob("*.safetensors"))}
+
+
 def builtin_names() -> list[str]:
-    """Names :func:`load_prior` resolves without a file."""
+    """Names :func:`load_prior` resolves without a path: parametric and bundled priors."""
     from .parametric import BUILTIN
 
-    return sorted(BUILTIN)
+    return sorted({*BUILTIN, *bundled_priors()})
+
+
+def _bundled_description(path: Path) -> str:
+    meta = read_metadata(path)
+    t, arch, data = meta.get("training", {}), meta.get("arch", {}), meta.get("data", {})
+    size = ", ".join(f"{k}={v}" for k, v in arch.items() if k not in ("family", "n_fft", "hop"))
+    return (f"trained {arch.get('family')} prior ({size}), {t.get('steps')} steps, "
+            f"{float(t.get('seconds', 0)) / 60:.0f} min on {data.get('clips')} clips; card: {path.with_suffix('.md')}")
 
 
 def builtin_descriptions() -> dict[str, str]:
-    """Name -> first docstring line, for ``priorsep priors``."""
+    """Name -> one line, for ``priorsep priors``."""
     from .parametric import BUILTIN
 
-    return {name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in sorted(BUILTIN.items())}
+    out = {name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in BUILTIN.items()}
+    out.update({name: _bundled_description(path) for name, path in bundled_priors().items()})
+    return dict(sorted(out.items()))
 
 
 def save_prior(prior: nn.Module, path: str | os.PathLike, **info: Any) -> Path:
@@ -133,7 +153,8 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
 
 def load_prior(name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
-    """A built-in prior by name, or a saved-prior file.
+    """A built-in prior by name (parametric, or trained and shipped in the package), or a
+    saved-prior file.
 
     Returns the prior in eval mode on ``device``. Raises :class:`PriorError` with one
     line for the user when the name is unknown or the file is not a valid prior.
@@ -143,7 +164,8 @@ def load_prior(name_or_path: str | os.PathLike, device: str | torch.device = "cp
     key = str(name_or_path)
     if key in BUILTIN:
         return BUILTIN[key]().to(device).eval()
-    path = Path(key)
+    bundled = bundled_priors()
+    path = bundled[key] if key in bundled and not Path(key).is_file() else Path(key)  # a folder named like a class is common
     if path.is_dir():
         raise PriorError(f"{path}: is a folder, not a saved-prior file")
     if not path.is_file():
