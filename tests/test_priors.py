@@ -9,7 +9,7 @@ from priorsep.priors import BurstPrior, PriorError, TonePrior, builtin_names, ch
 
 
 def test_builtins_have_the_interface_and_stay_in_range():
-    assert builtin_names() == ["burst", "tone"]
+    assert builtin_names() == ["burst", "digits", "drums", "piano", "tone"]  # parametric and bundled
     for name in builtin_names():
         prior = check_prior(load_prior(name))
         assert (prior.sample_rate, prior.length) == (16000, 16384)
@@ -67,7 +67,7 @@ def test_parametric_prior_saved_at_another_rate(tmp_path):
 
 
 def test_unknown_name_lists_builtins():
-    with pytest.raises(PriorError, match="no built-in prior named 'nope'.*burst, tone"):
+    with pytest.raises(PriorError, match="no built-in prior named 'nope'.*burst, digits, drums, piano, tone"):
         load_prior("nope")
 
 
