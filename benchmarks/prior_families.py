@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{label} / {preset}: {exc}", file=sys.stderr)
                 continue
             med = {c: p.medians() for c, p in rep.items()}
-            rows.append({"label": label, "class": own, "preset": preset + (f" ({args.steps} steps)" if args.steps else ""), "prior": bench.prior_summary(prior),
+            rows.append({"label": label, "class": own, "n": args.n, "preset": preset + (f" ({args.steps} steps)" if args.steps else ""), "prior": bench.prior_summary(prior),
                          "medians": med, "seconds": round(sum(p.seconds for p in rep.values()), 1)})
             print(json.dumps(rows[-1]), flush=True)
             if args.json:
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         START,
         "## Prior reports: own class against the other classes (`benchmarks/prior_families.py`)",
         "",
-        f"{args.n} seeded held-out clips per class (`{args.clips}`) projected onto each prior alone with the "
+        f"`n` seeded held-out clips per class (`{args.clips}`) projected onto each prior alone with the "
         "separator's settings (`preset`); median spectral SNR of the fit in dB (METHOD.md §4). `gap` is own "
         "minus the best-fitting other class: a prior that knows its class fits its own clips better. "
         "`other clip` is another clip of the own class used as the fit, the score of knowing only the class.",
@@ -93,15 +93,15 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {cpu_model()}, {platform.system()}, torch {torch.__version__}, load {loadavg()} at the end, "
         f"{_dt.date.today().isoformat()}.",
         "",
-        "| prior | class | preset | own | " + " | ".join(f"{c}" for c in classes) + " | gap | other clip | s |",
-        "|---|---|---|---:|" + "---:|" * len(classes) + "---:|---:|---:|",
+        "| prior | class | preset | n | own | " + " | ".join(f"{c}" for c in classes) + " | gap | other clip | s |",
+        "|---|---|---|---:|---:|" + "---:|" * len(classes) + "---:|---:|---:|",
     ]
     for r in rows:
         med = r["medians"]
         own = med[r["class"]]["projection"]["spectral_snr"]
         others = [med[c]["projection"]["spectral_snr"] for c in med if c != r["class"]]
         cells = " | ".join(f"{med[c]['projection']['spectral_snr']:.2f}" if c in med else "" for c in classes)
-        lines.append(f"| {r['label']} ({r['prior']}) | {r['class']} | {r['preset']} | {own:.2f} | {cells} | "
+        lines.append(f"| {r['label']} ({r['prior']}) | {r['class']} | {r['preset']} | {r.get('n', '')} | {own:.2f} | {cells} | "
                      f"{own - max(others):+.2f} | {med[r['class']]['other clip']['spectral_snr']:.2f} | "
                      f"{r['seconds']:.0f} |")
     lines.append(END)
