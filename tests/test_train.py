@@ -114,6 +114,7 @@ def _data_parallel_worker(rank: int, clips, run_dir: str, recipe: str, rendezvou
         trainer = Trainer(clips, run_dir, d=2, recipe=recipe, batch=4, seed=5, phase_shuffle=0)
         trainer.train(steps=3, progress=False)
         save_file({k: v.contiguous() for k, v in trainer.G.state_dict().items()}, f"{run_dir}/G-rank{rank}.safetensors")
+        dist.barrier()  # rank 1 must not tear the group down while rank 0 still writes its checkpoint
     finally:
         dist.destroy_process_group()
 

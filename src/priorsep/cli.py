@@ -544,6 +544,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             trainer.export(out, command=args.command_line)
             print(f"wrote {out} ({trainer.name}, d={args.d}, {trainer.recipe.name} recipe, step {trainer.step}, "
                   f"{trainer.seconds / 60:.1f} min); checkpoints and samples in {run_dir}")
+        if dist.is_initialized():
+            dist.barrier()  # no process leaves the group while rank 0 still writes
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
