@@ -433,8 +433,9 @@ class Separator:
                 if self.progress and step % 10 == 0:
                     bar.set_postfix(loss=f"{loss.mean().item():.4f}")
             with torch.no_grad():
-                mags = log_gain.exp()[..., None, None] * self._magnitudes(latents)  # [RN, K, bins, frames]
-                final = fit(mags / log_gain.exp()[..., None, None], log_gain)
+                raw = self._magnitudes(latents)  # [RN, K, bins, frames]
+                final = fit(raw, log_gain)
+                mags = log_gain.exp()[..., None, None] * raw
                 best = final.reshape(r, n).argmin(dim=0)
                 rows = best * n + torch.arange(n, device=best.device)
                 mags, spec = mags[rows], mix_spec[rows]
