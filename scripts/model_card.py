@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## Prior report on the test splits", "",
         f"`priorsep prior-report` with `{report['settings']}`: held-out clips projected onto the prior "
-        "alone (median, dB). `start`: the search's starting point (the encoder's guess); `other clip`: "
+        "alone (median, dB). `start`: the search's starting point (the encoder's guess, or z = 0 for a "
+        "prior without an encoder); `other clip`: "
         "another clip of the set used as the fit. For a magnitude prior the fit carries the clip's own "
         "phase, so its SI-SDR measures the magnitude fit; compare families by spectral SNR.", "",
         "| clips | estimate | spectral SNR | SI-SDR |", "|---|---|---:|---:|",

@@ -105,7 +105,9 @@ def test_resamples_and_says_so(tmp_path, capsys):
 
 def test_priors_lists_the_builtins(capsys):
     code, out, _ = run(capsys, "priors")
-    assert code == 0 and [line.split()[0] for line in out.splitlines()] == ["burst", "digits", "drums", "piano", "tone"]
+    names = [line.split()[0] for line in out.splitlines()]
+    assert code == 0 and names == ["burst", "digits", "digits-wavegan", "drums", "drums-wavegan", "piano",
+                                   "piano-wavegan", "tone"]
     assert "trained specvae prior" in out and "digits.md" in out  # bundled priors name their model cards
 
 

@@ -9,7 +9,8 @@ from priorsep.priors import BurstPrior, PriorError, TonePrior, builtin_names, ch
 
 
 def test_builtins_have_the_interface_and_stay_in_range():
-    assert builtin_names() == ["burst", "digits", "drums", "piano", "tone"]  # parametric and bundled
+    assert builtin_names() == ["burst", "digits", "digits-wavegan", "drums", "drums-wavegan", "piano",
+                             "piano-wavegan", "tone"]  # parametric and bundled
     for name in builtin_names():
         prior = check_prior(load_prior(name))
         assert (prior.sample_rate, prior.length) == (16000, 16384)
@@ -67,7 +68,8 @@ def test_parametric_prior_saved_at_another_rate(tmp_path):
 
 
 def test_unknown_name_lists_builtins():
-    with pytest.raises(PriorError, match="no built-in prior named 'nope'.*burst, digits, drums, piano, tone"):
+    names = "burst, digits, digits-wavegan, drums, drums-wavegan, piano, piano-wavegan, tone"
+    with pytest.raises(PriorError, match=f"no built-in prior named 'nope'.*{names}"):
         load_prior("nope")
 
 
@@ -178,7 +180,7 @@ def test_specvae_roundtrip_interface_and_a_decoder_that_fits_its_encoder(tmp_pat
 def test_bundled_priors_load_by_name_offline_even_beside_a_folder_of_that_name(tmp_path, monkeypatch):
     from priorsep.priors import SpecVAE, bundled_priors
 
-    assert sorted(bundled_priors()) == ["digits", "drums", "piano"]
+    assert sorted(bundled_priors()) == ["digits", "digits-wavegan", "drums", "drums-wavegan", "piano", "piano-wavegan"]
     monkeypatch.chdir(tmp_path)
     (tmp_path / "digits").mkdir()  # a data folder named like the class must not shadow the prior
     prior = load_prior("digits")
