@@ -54,6 +54,15 @@ def test_a_rerun_comes_from_the_cache(results, capsys):
     before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.json")}
     assert main(argv) == 0
     assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.json")} == before  # nothing recomputed
+    # one set alone (no piano, so no piano priors) finds the results of the run of both sets
+    alone = [a if a != "digits+drums-paper,digits+drums+piano-random" else "digits+drums-paper" for a in argv]
+    alone[alone.index("--out") + 1] = str(out.with_name("alone.md"))
+    for flag in ("--prior", "--paper-prior"):
+        i = alone.index("piano=tone")
+        assert alone[i - 1] == flag
+        del alone[i - 1:i + 1]
+    assert main([*alone, "--cache", str(cache)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.json")} == before
     capsys.readouterr()
     assert main(["benchmark", "--methods", "nmf,nope", "--out", str(out)]) == 2
     assert "unknown method(s) ['nope']" in capsys.readouterr().err

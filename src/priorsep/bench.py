@@ -62,8 +62,14 @@ class Method:
     def rows(self) -> list[str]:
         return [self.name if not f else f"{self.name}-{f}" for f in self.forms]
 
-    def key(self) -> str:
-        blob = json.dumps({"name": self.name, **self.settings}, sort_keys=True, default=str)
+    def key(self, classes: Sequence[str] | None = None) -> str:
+        """The cache key: a hash of the name and settings. With ``classes``, per-class
+        settings (``settings["priors"]``) count only for those classes, so a set's results
+        do not depend on which other sets share the run."""
+        settings = dict(self.settings)
+        if classes is not None and isinstance(settings.get("priors"), dict):
+            settings["priors"] = {c: v for c, v in settings["priors"].items() if c in classes}
+        blob = json.dumps({"name": self.name, **settings}, sort_keys=True, default=str)
         return f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
 
@@ -190,7 +196,7 @@ def run_benchmark(
                 fitted = False
                 for i in range(n):
                     bar.set_postfix_str(f"{set_name}: {meth.name}")
-                    path = cache / set_name / meth.key() / f"{mset.ids[i]}.json"
+                    path = cache / set_name / meth.key(mset.classes) / f"{mset.ids[i]}.json"
                     if path.exists():
                         record = json.loads(path.read_text())
                     else:
