@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -79,7 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{shown(label)}: {m['spectral_snr']:+.2f} dB" for label, m in report["own_minus_other"].items()) + ".", ""]
     if args.note:
         lines += [args.note, ""]
-    lines += [f"![16 samples]({out.with_suffix('.png').name})", ""]
+    cmd_args = list(sys.argv[1:] if argv is None else argv)
+    if "--note" in cmd_args:  # the note is the paragraph above; keep the command short
+        cmd_args[cmd_args.index("--note") + 1] = "PARAGRAPH"
+    command = shlex.join(["python", "scripts/model_card.py", *cmd_args])
+    where = "; PARAGRAPH: the one above" if args.note else ""
+    lines += [f"This card and its figure: `{command}` (16 samples, seed 0{where}).", "",
+              f"![16 samples]({out.with_suffix('.png').name})", ""]
     out.with_suffix(".md").write_text("\n".join(lines))
     print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.png')}")
     return 0
