@@ -9,7 +9,6 @@ a half-written WAV.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +18,10 @@ import soxr
 import torch
 from torch import Tensor
 
+from .errors import AudioError
+from .fsutil import StagedDir, atomic_write
+
 SILENCE_PEAK = 1e-5  # below this peak (about -100 dBFS) a clip counts as silent
-
-
-class AudioError(ValueError):
-    """A user's audio cannot be used; the message is one line for the user."""
 
 
 @dataclass
@@ -117,14 +115,8 @@ def write_audio(path: str | os.PathLike, samples: np.ndarray | Tensor, sample_ra
     """
     path = Path(path)
     x = torch.as_tensor(samples).detach().cpu().numpy().astype(np.float32).reshape(-1)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        sf.write(tmp, x, sample_rate, subtype="FLOAT", format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp:
+        sf.write(str(tmp), x, sample_rate, subtype="FLOAT", format="WAV")
     return path
 
 
@@ -177,40 +169,5 @@ def overlap_add(windows: Tensor, length: int, overlap: float = 0.5) -> Tensor:
     return (out / norm)[..., :length]
 
 
-# --- outputs that appear whole or not at all --------------------------------------
-
-
-class StagedDir:
-    """Write a set of outputs into a hidden staging folder beside ``out``; on success move
-    them into ``out`` (created if needed), on failure delete them, so a failed run never
-    leaves half its outputs.
-
-    Usage::
-
-        with StagedDir(out) as stage:
-            write_audio(stage / "a.wav", x, sr)
-        # now out/a.wav exists
-    """
-
-    def __init__(self, out: str | os.PathLike):
-        self.out = Path(out)
-        if self.out.exists() and not self.out.is_dir():
-            raise AudioError(f"{self.out}: exists and is not a folder")
-
-    def __enter__(self) -> Path:
-        parent = self.out.resolve().parent
-        if not parent.is_dir():
-            raise AudioError(f"{self.out}: its parent folder {parent} does not exist")
-        self.stage = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.out.name}.partial-"))
-        return self.stage
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        import shutil
-
-        try:
-            if exc_type is None:
-                self.out.mkdir(exist_ok=True)
-                for item in sorted(self.stage.iterdir()):
-                    os.replace(item, self.out / item.name)
-        finally:
-            shutil.rmtree(self.stage, ignore_errors=True)
+__all__ = ["Audio", "AudioError", "StagedDir", "read_audio", "validate_samples", "write_audio",
+           "frame_windows", "overlap_add"]

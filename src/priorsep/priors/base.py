@@ -21,6 +21,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
+from ..errors import PriorError
+
 FORMAT = "priorsep-prior"
 FORMAT_VERSION = 1
 
@@ -37,10 +39,6 @@ class Prior(Protocol):
     def generate(self, z: Tensor) -> Tensor:
         """``z [B, latent_dim]`` -> waveforms ``[B, length]``."""
         ...
-
-
-class PriorError(ValueError):
-    """A prior that cannot be loaded or used; the message is one line for the user."""
 
 
 def check_prior(prior: Any) -> Prior:

@@ -1,0 +1,37 @@
+"""The project's exceptions.
+
+Every error a user can cause (a bad file, a bad setting, a prior that does not fit) is a
+:class:`PriorsepError` whose message is one line saying what is wrong and what to do. The
+command line turns exactly these (and ``OSError``) into one-line messages; anything else
+is a bug and shows its traceback.
+
+The concrete classes also derive from ``ValueError``, so code written against the
+earlier ``ValueError``-based API keeps working.
+
+>>> issubclass(AudioError, PriorsepError) and issubclass(AudioError, ValueError)
+True
+"""
+
+from __future__ import annotations
+
+__all__ = ["PriorsepError", "AudioError", "PriorError", "ConfigError", "DataError"]
+
+
+class PriorsepError(Exception):
+    """Base class of every error a user can cause; the message is one line."""
+
+
+class AudioError(PriorsepError, ValueError):
+    """A user's audio cannot be used (missing, unreadable, multichannel, NaN, silent, wrong rate)."""
+
+
+class PriorError(PriorsepError, ValueError):
+    """A prior that cannot be loaded or used."""
+
+
+class ConfigError(PriorsepError, ValueError):
+    """A setting that is out of range or conflicts with another one."""
+
+
+class DataError(PriorsepError, ValueError):
+    """A dataset, mixture set or folder of clips that cannot be built or read."""
