@@ -3,7 +3,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from priorsep.audio import AudioError, StagedDir, frame_windows, overlap_add, read_audio, write_audio
+from priorsep.audio import AudioError, StagedDir, read_audio, write_audio
+from priorsep.separate.windows import frame_windows, overlap_add
 
 
 def _tone(n=16000, f=440.0, sr=16000):

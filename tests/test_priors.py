@@ -4,8 +4,23 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+import math
+
 from priorsep import WaveGANPrior, load_prior, save_prior
-from priorsep.priors import BurstPrior, PriorError, TonePrior, builtin_names, check_prior, read_metadata
+from priorsep.priors import (
+    FAMILIES,
+    BurstPrior,
+    EncodablePrior,
+    MagnitudePrior,
+    Prior,
+    PriorError,
+    SavablePrior,
+    TonePrior,
+    builtin_names,
+    check_prior,
+    read_metadata,
+    register_family,
+)
 
 
 def test_builtins_have_the_interface_and_stay_in_range():
@@ -13,11 +28,21 @@ def test_builtins_have_the_interface_and_stay_in_range():
                              "piano-wavegan", "tone"]  # parametric and bundled
     for name in builtin_names():
         prior = check_prior(load_prior(name))
+        assert isinstance(prior, Prior) and isinstance(prior, SavablePrior)
         assert (prior.sample_rate, prior.length) == (16000, 16384)
         z = torch.rand(5, prior.latent_dim) * 2 - 1
         x = prior.generate(z)
         assert x.shape == (5, 16384)
         assert torch.isfinite(x).all()
+        if isinstance(prior, WaveGANPrior):
+            assert x.abs().max() <= 1.0  # tanh output
+        if isinstance(prior, MagnitudePrior):  # the decoder's output is capped
+            mag = prior.magnitude(z)
+            assert mag.shape == (5, prior.n_fft // 2 + 1, 16384 // prior.hop + 1)
+            assert mag.min() >= 0 and mag.max() <= math.expm1(prior.max_log_magnitude) * (1 + 1e-5)
+            assert isinstance(prior, EncodablePrior) and prior.encode(x).shape == (5, prior.latent_dim)
+        else:
+            assert not isinstance(prior, EncodablePrior)
         assert not torch.equal(x[0], x[1])  # different latents, different sources
         assert torch.equal(x, prior.generate(z))  # deterministic
 
@@ -115,8 +140,19 @@ def test_check_prior_names_what_is_missing():
         name = "half"
         latent_dim = 3
 
-    with pytest.raises(PriorError, match="lacks sample_rate, length, generate"):
+    with pytest.raises(PriorError, match="lacks sample_rate, length, latent_bound, generate"):
         check_prior(Half())
+
+    class Unboxed:
+        name, latent_dim, sample_rate, length, latent_bound = "unboxed", 3, 16000, 16384, 0.0
+
+        def generate(self, z):
+            return z
+
+    with pytest.raises(PriorError, match="latent_bound=0.0; expected a positive number or None"):
+        check_prior(Unboxed())
+    Unboxed.latent_bound = None  # unbounded latents are allowed
+    assert check_prior(Unboxed()).latent_bound is None
 
 
 def test_parametric_options_round_trip(tmp_path):
@@ -189,3 +225,64 @@ def test_bundled_priors_load_by_name_offline_even_beside_a_folder_of_that_name(t
     for name, path in bundled_priors().items():
         assert path.stat().st_size < 8_000_000, name  # the issue's size budget per file
         assert path.with_suffix(".md").is_file() and path.with_suffix(".png").is_file(), name  # model card
+
+
+# --- a family defined outside the package -------------------------------------------------
+
+
+@register_family("test-chirp")
+class ChirpPrior(torch.nn.Module):
+    """A toy family for the tests: a linear chirp whose start and end frequencies come
+    from z in [-1, 1]^2, with one trainable amplitude."""
+
+    latent_dim, sample_rate, length, latent_bound = 2, 16000, 16384, 1.0
+
+    def __init__(self, lowest: float = 200.0, name: str = "chirp"):
+        super().__init__()
+        self.lowest, self.name = lowest, name
+        self.amplitude = torch.nn.Parameter(torch.tensor(0.5))
+
+    def generate(self, z):
+        t = torch.arange(self.length) / self.sample_rate
+        f0, f1 = (self.lowest * 2 ** (2 + 2 * z[:, :1].clamp(-1, 1)), self.lowest * 2 ** (2 + 2 * z[:, 1:].clamp(-1, 1)))
+        duration = self.length / self.sample_rate
+        phase = 2 * math.pi * (f0 * t + (f1 - f0) * t ** 2 / (2 * duration))
+        return self.amplitude * torch.sin(phase)
+
+    def arch_config(self):
+        return {"family": "test-chirp", "lowest": self.lowest}
+
+    @classmethod
+    def from_arch_config(cls, cfg, sample_rate, name):
+        return cls(lowest=float(cfg["lowest"]), name=name)
+
+
+def test_a_family_registered_outside_the_package_saves_loads_and_separates(tmp_path):
+    from priorsep import Separator
+    from priorsep.metrics import si_sdr
+
+    assert FAMILIES["test-chirp"] is ChirpPrior and ChirpPrior.family == "test-chirp"
+    prior = ChirpPrior(lowest=150.0)
+    with torch.no_grad():
+        prior.amplitude.fill_(0.7)
+    path = save_prior(prior, tmp_path / "chirp.safetensors", training={"note": "none"})
+    loaded = load_prior(path)
+    assert isinstance(loaded, ChirpPrior) and loaded.lowest == 150.0 and loaded.amplitude.item() == pytest.approx(0.7)
+    assert loaded.metadata["arch"] == {"family": "test-chirp", "lowest": 150.0}
+    assert not isinstance(loaded, MagnitudePrior) and not isinstance(loaded, EncodablePrior)
+
+    burst = load_prior("burst")
+    z_chirp, z_burst = torch.tensor([[-0.6, 0.4]]), torch.tensor([[0.2, -0.3, 0.5]])
+    with torch.no_grad():
+        chirp_src, burst_src = loaded.generate(z_chirp)[0], burst.generate(z_burst)[0]
+    chirp_src, burst_src = chirp_src / chirp_src.abs().max(), burst_src / burst_src.abs().max()
+    result = Separator([loaded, burst], "paper", steps=150, restarts=2).separate(chirp_src + burst_src)
+    assert result.masked.shape == (2, 16384)
+    assert si_sdr(chirp_src.numpy(), result.masked[0].numpy()) > 5.0
+
+
+def test_registering_a_family_name_twice_is_refused():
+    with pytest.raises(ValueError, match="already registered"):
+        register_family("wavegan")(ChirpPrior)
+    with pytest.raises(TypeError, match="no from_arch_config"):
+        register_family("test-broken")(type("Broken", (), {}))

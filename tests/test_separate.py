@@ -2,16 +2,20 @@ import numpy as np
 import pytest
 import torch
 
+import json
+from dataclasses import asdict, replace
+
 from priorsep import PriorError, Separator, WaveGANPrior, load_prior
 from priorsep.data import prior_mixtures
 from priorsep.metrics import evaluate
 from priorsep.priors import BurstPrior, TonePrior
-from priorsep.separate import PRESETS
+from priorsep.errors import ConfigError
+from priorsep.separate import PRESETS, SearchConfig
 
 
 def paper(priors, **overrides):
     """The paper's search (METHOD.md §3) with some settings changed."""
-    return Separator(priors, **{**PRESETS["paper"], **overrides})
+    return Separator(priors, "paper", **overrides)
 
 
 @pytest.fixture(scope="module")
@@ -213,19 +217,88 @@ def test_magnitude_objective_from_the_encoders_separates_and_beats_a_zero_start(
     assert abs(float(priors[0]._hz(result.latents[0])) - 1000) < 15
 
 
-def test_paper_objective_refuses_magnitude_priors_and_presets_name_the_settings():
+def test_paper_objective_refuses_magnitude_priors_and_unknown_objectives():
     with pytest.raises(PriorError, match="paper objective needs waveform priors"):
         Separator([_ToneMagnitude(), _BurstMagnitude()], objective="paper")
-    assert PRESETS["paper"] == {"objective": "paper", "start": "zero", "steps": 1000, "lr": 0.05, "bound": 1.0,
-                                "restarts": 1, "weights": {"mc": 0.1, "ms": 0.3, "fc": 0.8, "sd": 0.4}}
-    sep = Separator([_ToneMagnitude(), load_prior("burst")])  # a magnitude prior fixes the search's STFT
-    assert (sep.mask_fft, sep.mask_hop) == (1024, 256) and sep.settings()["objective"] == "magnitude"
-    with pytest.raises(ValueError, match="objective must be one of"):
+    with pytest.raises(ConfigError, match="objective must be one of magnitude, paper; got 'spectral'"):
         Separator([_ToneMagnitude(), _BurstMagnitude()], objective="spectral")
+    with pytest.raises(TypeError, match="unknown search settings \\['step'\\]"):
+        Separator([_ToneMagnitude(), _BurstMagnitude()], step=3)
 
 
-def test_the_defaults_are_the_best_preset():
-    sep, best = Separator([_ToneMagnitude(), _BurstMagnitude()]), Separator([_ToneMagnitude(), _BurstMagnitude()],
-                                                                         **PRESETS["best"])
-    assert sep.settings() == best.settings()
-    assert PRESETS["best"]["objective"] == "magnitude" and PRESETS["best"]["restarts"] == 2
+def test_a_magnitude_prior_fixes_the_stft_and_a_conflicting_setting_is_refused():
+    sep = Separator([_ToneMagnitude(), load_prior("burst")])
+    assert (sep.mask_fft, sep.mask_hop) == (1024, 256) and sep.config.mask_fft is None
+    assert Separator([_ToneMagnitude(), load_prior("burst")], mask_fft=1024).mask_fft == 1024  # agrees: accepted
+    with pytest.raises(ConfigError, match="mask_fft=512 conflicts with the STFT of the magnitude prior.*1024/256"):
+        Separator([_ToneMagnitude(), load_prior("burst")], mask_fft=512)
+    with pytest.raises(ConfigError, match="mask_hop=128 conflicts"):
+        Separator([_ToneMagnitude(), _BurstMagnitude()], mask_hop=128)
+    waveform_only = Separator([load_prior("tone"), load_prior("burst")], mask_fft=512, mask_hop=128)
+    assert (waveform_only.mask_fft, waveform_only.mask_hop) == (512, 128)
+
+
+def test_the_defaults_are_the_best_preset_and_settings_record_the_config():
+    sep = Separator([_ToneMagnitude(), _BurstMagnitude()])
+    assert sep.config is PRESETS["best"]  # one copy of the defaults
+    assert Separator([_ToneMagnitude(), _BurstMagnitude()], "paper", objective="magnitude").config == \
+        replace(PRESETS["paper"], objective="magnitude")
+    settings = sep.settings()
+    assert {k: settings[k] for k in asdict(PRESETS["best"]) if k not in ("mask_fft", "mask_hop")} == \
+        {k: v for k, v in asdict(PRESETS["best"]).items() if k not in ("mask_fft", "mask_hop")}
+    assert settings["bounds"] == [1.0, 1.0] and (settings["mask_fft"], settings["mask_hop"]) == (1024, 256)
+    json.dumps(settings)  # JSON as it stands
+    with pytest.raises(ConfigError, match="restarts must be a whole number >= 1; got 0"):
+        SearchConfig(restarts=0)
+    with pytest.raises(ConfigError, match="lr must be a positive number"):
+        replace(PRESETS["best"], lr=-1.0)
+    with pytest.raises(ConfigError, match="bound must be"):
+        SearchConfig(bound=0)
+
+
+class _FarEncoder(_ToneMagnitude):
+    """The tone prior with an encoder that maps everything far out of the box."""
+
+    latent_bound = 0.5
+
+    def encode(self, x):
+        return torch.full((x.shape[0], 1), 100.0)
+
+
+def test_an_encoder_start_is_clamped_to_the_prior_box():
+    mixture = _tone_and_burst().sum(0)
+    result = Separator([_FarEncoder(), _BurstMagnitude()], steps=0, restarts=1).separate(mixture)
+    assert result.latents[0].flatten().tolist() == [0.5]
+    unbounded = Separator([_FarEncoder(), _BurstMagnitude()], steps=0, restarts=1, bound=None).separate(mixture)
+    assert unbounded.latents[0].flatten().tolist() == [100.0]
+
+
+def test_the_magnitude_objective_searches_waveform_priors():
+    """Waveform priors enter the magnitude fit through the STFT of their peak-normalised
+    output; ``generated`` is that waveform times the fitted gain."""
+    priors = [load_prior("tone"), load_prior("burst")]
+    mixtures, _ = prior_mixtures(priors, 2, seed=3)
+    result = Separator(priors, "best", steps=150, restarts=1).separate(mixtures)
+    assert torch.allclose(result.masked.sum(1), mixtures, atol=1e-4)
+    assert (result.history["fit"][-1] < 0.5 * result.history["fit"][0]).all(), result.history["fit"][[0, -1]]
+    for b in range(2):
+        for k, p in enumerate(priors):
+            wave = p.generate(result.latents[k][b])[0]
+            wave = wave / wave.abs().max()
+            loud = wave.abs() > 1e-2
+            ratio = result.generated[b, k][loud] / wave[loud]
+            assert ratio.min() > 0 and torch.allclose(ratio, ratio.mean(), rtol=1e-3)  # a positive gain times the wave
+
+
+def test_a_joint_search_matches_the_separate_ones_closely():
+    """``joint=True`` searches the batch as one: the same search up to the last bits (which
+    a long non-convex search amplifies, so only a few steps are compared)."""
+    priors = [load_prior("tone"), load_prior("burst")]
+    mixtures, _ = prior_mixtures(priors, 3, seed=0)
+    alone = paper(priors, steps=3).separate(mixtures)
+    joint = paper(priors, steps=3, joint=True).separate(mixtures)
+    assert joint.settings["joint"] and not alone.settings["joint"]
+    assert torch.allclose(joint.history["total"], alone.history["total"], rtol=1e-3, atol=1e-4)
+    for z_joint, z_alone in zip(joint.latents, alone.latents):
+        assert torch.allclose(z_joint, z_alone, atol=1e-3)
+    assert torch.allclose(joint.masked.sum(1), mixtures, atol=1e-4)

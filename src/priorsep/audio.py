@@ -1,4 +1,4 @@
-"""Audio I/O and validation at the boundary, plus windowing for long inputs.
+"""Audio I/O and validation at the boundary.
 
 Reading goes through soundfile, resampling through soxr. Every check a user's file can
 fail raises :class:`AudioError` with one line that says what is wrong and what to do.
@@ -120,54 +120,4 @@ def write_audio(path: str | os.PathLike, samples: np.ndarray | Tensor, sample_ra
     return path
 
 
-# --- windows for inputs longer than one prior --------------------------------------
-
-
-def _hop(length: int, overlap: float) -> int:
-    return max(1, int(round(length * (1 - overlap))))
-
-
-def frame_windows(x: Tensor, length: int, overlap: float = 0.5) -> tuple[Tensor, int]:
-    """Cut ``[B, T]`` into ``W`` windows of ``length`` (zero-padded at the end).
-
-    Returns:
-        windows ``[B * W, length]`` (mixture-major) and ``W``.
-    """
-    b, t = x.shape
-    hop = _hop(length, overlap)
-    n_win = 1 if t <= length else -(-(t - length) // hop) + 1
-    total = (n_win - 1) * hop + length
-    padded = torch.nn.functional.pad(x, (0, total - t))
-    windows = padded.unfold(-1, length, hop)  # [B, W, L]
-    return windows.reshape(b * n_win, length), n_win
-
-
-def overlap_add(windows: Tensor, length: int, overlap: float = 0.5) -> Tensor:
-    """Inverse of :func:`frame_windows` for per-window estimates.
-
-    A normalised weighted average of the overlapping windows (Hann weights, floored so
-    that the outer edges, covered by one window, keep theirs). Because the weights at
-    each sample sum to one, estimates that sum to each window's mixture still sum to the
-    whole mixture.
-
-    Args:
-        windows: ``[B, W, K, L]``.
-    Returns:
-        ``[B, K, length]``.
-    """
-    b, n_win, k, win = windows.shape
-    if n_win == 1:
-        return windows[:, 0, :, :length]
-    hop = _hop(win, overlap)
-    total = (n_win - 1) * hop + win
-    weight = torch.hann_window(win, periodic=True, dtype=windows.dtype, device=windows.device).clamp_min(1e-3)
-    out = windows.new_zeros(b, k, total)
-    norm = windows.new_zeros(total)
-    for i in range(n_win):
-        out[..., i * hop : i * hop + win] += windows[:, i] * weight
-        norm[i * hop : i * hop + win] += weight
-    return (out / norm)[..., :length]
-
-
-__all__ = ["Audio", "AudioError", "StagedDir", "read_audio", "validate_samples", "write_audio",
-           "frame_windows", "overlap_add"]
+__all__ = ["Audio", "AudioError", "StagedDir", "read_audio", "validate_samples", "write_audio"]

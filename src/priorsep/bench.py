@@ -98,23 +98,28 @@ def baseline_method(name: str, train: Callable[[str], Tensor] | None = None, **o
     return Method(name, run, unordered=model.unordered, slow=name == "dap", settings=settings, fit=fit)
 
 
-def priorsep_method(priors: Mapping[str, object], name: str = "priorsep", **options) -> Method:
+def priorsep_method(priors: Mapping[str, object], name: str = "priorsep", config: object = None) -> Method:
     """priorsep's latent search with one prior per class; rows ``<name>-generated`` and
-    ``<name>-masked`` (mixture-consistent, the default output). ``options`` are the
-    :class:`~priorsep.separate.Separator`'s; a search of 1000 steps or more counts as slow."""
-    from .separate import Separator
+    ``<name>-masked`` (mixture-consistent, the default output). ``config`` is the search's
+    :class:`~priorsep.separate.SearchConfig` (default: the ``best`` preset); a search with
+    the paper objective or of 1000 steps or more counts as slow."""
+    from dataclasses import asdict
+
+    from .separate import PRESETS, Separator
+
+    config = PRESETS["best"] if config is None else config
 
     def run(mixture: Tensor, sources: Tensor, classes: Sequence[str]) -> dict[str, Tensor]:
         missing = [c for c in classes if c not in priors]
         if missing:
             raise ValueError(f"no prior for class(es) {missing}; give --prior CLASS=NAME_OR_FILE")
-        result = Separator([priors[c] for c in classes], **options).separate(mixture)
+        result = Separator([priors[c] for c in classes], config).separate(mixture)
         return {"generated": result.generated, "masked": result.masked}
 
     described = {c: _describe_prior(p) for c, p in priors.items()}
-    slow = options.get("objective", "magnitude") == "paper" or options.get("steps", 300) >= 1000
+    slow = config.objective == "paper" or config.steps >= 1000
     return Method(name, run, forms=("generated", "masked"), slow=slow,
-                  settings={"priors": described, "options": options})
+                  settings={"priors": described, "options": asdict(config)})
 
 
 def _describe_prior(prior) -> dict:

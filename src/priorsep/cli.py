@@ -14,6 +14,7 @@ import platform
 import re
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -25,7 +26,7 @@ from .audio import AudioError, StagedDir, read_audio, write_audio
 from .metrics import METRIC_KEYS, evaluate
 from .plots import spectrogram_grid
 from .priors.base import PriorError, builtin_descriptions, load_prior
-from .separate import PRESETS, SeparationResult, Separator
+from .separate import PRESETS, SearchConfig, SeparationResult, Separator
 
 EXIT_USAGE = 2
 
@@ -87,23 +88,23 @@ def _search_options(parser: argparse.ArgumentParser) -> None:
         g.add_argument(f"--w-{term}", type=float, help=f"paper objective: weight of L_{term} (paper: {default})")
 
 
-def _search_settings(args: argparse.Namespace) -> dict:
-    """The Separator options: the preset's, overridden by the flags given."""
+def _search_config(args: argparse.Namespace) -> SearchConfig:
+    """The search's configuration: the preset's, with the flags given replacing single settings."""
     args.preset = args.preset or "best"
-    settings = {**PRESETS[args.preset], "seed": args.seed}
-    for key in ("objective", "start", "steps", "lr", "restarts"):
-        if getattr(args, key) is not None:
-            settings[key] = getattr(args, key)
+    config = PRESETS[args.preset]
+    changes = {key: getattr(args, key) for key in ("objective", "start", "steps", "lr", "restarts")
+               if getattr(args, key) is not None}
+    changes["seed"] = args.seed
     if hasattr(args, "bound"):  # given on the command line
-        settings["bound"] = args.bound
+        changes["bound"] = args.bound
     weights = {t: getattr(args, f"w_{t}") for t in ("mc", "ms", "fc", "sd") if getattr(args, f"w_{t}") is not None}
     if weights:
-        settings["weights"] = {**PRESETS["paper"]["weights"], **settings.get("weights", {}), **weights}
-    return settings
+        changes["weights"] = replace(config.weights, **weights)
+    return replace(config, **changes)
 
 
 def _separator(args: argparse.Namespace, priors: list) -> Separator:
-    return Separator(priors, **_search_settings(args), progress=sys.stderr.isatty())
+    return Separator(priors, _search_config(args), progress=sys.stderr.isatty())
 
 
 def _finite(obj):
@@ -225,8 +226,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         priors = [load_prior(c) for c in classes]
         what = f"the bundled {' + '.join(classes)} example (held-out test clips) with the bundled priors"
     separator = _separator(args, priors)
-    print(f"{what}: {mixture.shape[-1]} samples at {separator.sample_rate} Hz; {separator.objective} objective, "
-          f"{separator.start} start, {separator.steps} search steps", flush=True)
+    print(f"{what}: {mixture.shape[-1]} samples at {separator.sample_rate} Hz; {separator.config.objective} objective, "
+          f"{separator.config.start} start, {separator.config.steps} search steps", flush=True)
     result = separator.separate(mixture)
     names = [p.name for p in priors]
     report = {}
@@ -420,9 +421,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
                 skipped.append(f"{name} (no prior for {', '.join(sorted(classes - set(priors)))}; "
                                f"give {flag} CLASS=FILE)")
                 continue
-            settings = {**PRESETS["paper"], "steps": args.paper_steps, "seed": args.seed} if paper \
-                else _search_settings(args)
-            methods.append(bench.priorsep_method(priors, name=name, **settings))
+            config = replace(PRESETS["paper"], steps=args.paper_steps, seed=args.seed) if paper \
+                else _search_config(args)
+            methods.append(bench.priorsep_method(priors, name=name, config=config))
             priors_used[name] = {cls: bench.prior_summary(p) for cls, p in priors.items()}
         else:
             options = {"steps": args.dap_steps} if name == "dap" and args.dap_steps else {}

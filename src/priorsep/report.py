@@ -21,7 +21,7 @@ would give). METHOD.md §6 reports priors that did not beat the latter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 import numpy as np
@@ -30,15 +30,10 @@ from torch import Tensor
 
 from .metrics import si_sdr, spectral_snr
 from .priors.base import Prior
-from .separate import PRESETS, Separator, peak_normalise
+from .mixing import peak_normalise
+from .separate import PRESETS, Separator
 
 SCORES = ("spectral_snr", "si_sdr")
-
-
-class _Projector(Separator):
-    """A :class:`Separator` over a single prior: the latent projection of a clip."""
-
-    min_priors = 1
 
 
 @dataclass
@@ -90,11 +85,11 @@ def project(prior: Prior, clips: Tensor, *, preset: str = "best", steps: int | N
     if clips.dim() != 2 or clips.shape[0] < 2 or clips.shape[1] != prior.length:
         raise ValueError(f"clips must be [N >= 2, {prior.length}] for this prior; got {tuple(clips.shape)}")
     clips = peak_normalise(clips)
-    settings = {**PRESETS[preset], "restarts": restarts, "seed": seed}
+    config = replace(PRESETS[preset], restarts=restarts, seed=seed)
     if steps is not None:
-        settings["steps"] = steps
-    result = _Projector([prior], **settings, progress=progress).separate(clips)
-    start = _Projector([prior], **{**settings, "steps": 0, "restarts": 1}).separate(clips).generated[:, 0]
+        config = replace(config, steps=steps)
+    result = Separator([prior], config, progress=progress, min_priors=1).separate(clips)
+    start = Separator([prior], config, steps=0, restarts=1, min_priors=1).separate(clips).generated[:, 0]
     generated = result.generated[:, 0].detach()
     others = clips.roll(1, dims=0)  # each clip scored against its neighbour in the (shuffled) set
     out = Projection(clips, generated, start.detach(), seconds=result.seconds)

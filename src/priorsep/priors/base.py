@@ -1,8 +1,28 @@
-"""The prior interface and the saved-prior file format.
+"""The prior interface, the family registry and the saved-prior file format.
 
-A prior is anything with ``name``, ``latent_dim``, ``sample_rate``, ``length`` and
-``generate(z [B, latent_dim]) -> [B, length]``; the separator knows nothing else about
-it. Latents live in [-1, 1]^latent_dim.
+What the separator needs of a prior is written down as runtime-checkable Protocols, and
+the separator dispatches on them, never on a family name:
+
+- :class:`Prior`: ``name``, ``latent_dim``, ``sample_rate``, ``length``, ``latent_bound``
+  (the box ``[-b, b]`` of its latents, ``None`` for unbounded latents) and
+  ``generate(z [B, latent_dim]) -> [B, length]``;
+- :class:`MagnitudePrior`: a prior that also generates STFT magnitudes,
+  ``magnitude(z) -> [B, n_fft // 2 + 1, frames]`` under its own ``n_fft`` and ``hop``
+  (centred periodic-Hann STFT, :func:`priorsep.spectral.analysis`'s layout
+  ``[..., bins, frames]``); the magnitude objective fits those directly;
+- :class:`EncodablePrior`: a prior with ``encode(x [N, length]) -> [N, latent_dim]``, from
+  which the search can start;
+- :class:`SavablePrior`: a prior that :func:`save_prior` can write and :func:`load_prior`
+  rebuild: ``arch_config()``, the classmethod ``from_arch_config(cfg, sample_rate, name)``,
+  and a ``state_dict``; loaded priors carry the file's JSON as ``metadata``.
+
+A *family* is a class registered under the name its ``arch_config()["family"]`` gives,
+with :func:`register_family`; :func:`load_prior` finds it through the registry. A new
+family is one module with one decorator::
+
+    @register_family("mine")
+    class MyPrior(nn.Module):
+        ...
 
 A saved prior is one ``.safetensors`` file: the weights, plus a JSON document in the
 header's metadata under the key ``"priorsep"`` (class name, sample rate, length, latent
@@ -14,7 +34,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, TypeVar, runtime_checkable
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -22,6 +42,7 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from ..errors import PriorError
+from ..fsutil import atomic_write
 
 FORMAT = "priorsep-prior"
 FORMAT_VERSION = 1
@@ -29,36 +50,127 @@ FORMAT_VERSION = 1
 
 @runtime_checkable
 class Prior(Protocol):
-    """What the separator needs of a source prior."""
+    """What the separator needs of every source prior.
+
+    Shape:
+        ``generate``: ``z [B, latent_dim]`` -> waveforms ``[B, length]`` at ``sample_rate``.
+    """
 
     name: str
     latent_dim: int
     sample_rate: int
     length: int
+    #: the search projects z onto ``[-latent_bound, latent_bound]`` (``None``: unbounded)
+    latent_bound: float | None
 
     def generate(self, z: Tensor) -> Tensor:
         """``z [B, latent_dim]`` -> waveforms ``[B, length]``."""
         ...
 
 
+@runtime_checkable
+class MagnitudePrior(Prior, Protocol):
+    """A prior that generates STFT magnitudes under its own STFT.
+
+    Shape:
+        ``magnitude``: ``z [B, latent_dim]`` -> linear magnitudes ``[B, n_fft // 2 + 1,
+        frames]`` of a centred, periodic-Hann STFT with hop ``hop``
+        (:func:`priorsep.spectral.analysis` of a ``length``-sample clip).
+    """
+
+    n_fft: int
+    hop: int
+
+    def magnitude(self, z: Tensor) -> Tensor:
+        """``z [B, latent_dim]`` -> ``[B, bins, frames]``."""
+        ...
+
+
+@runtime_checkable
+class EncodablePrior(Prior, Protocol):
+    """A prior with an encoder: the search can start from the encoding of the mixture.
+
+    Shape:
+        ``encode``: waveforms ``[N, length]`` -> latents ``[N, latent_dim]``.
+    """
+
+    def encode(self, x: Tensor) -> Tensor:
+        """``x [N, length]`` -> ``z [N, latent_dim]``."""
+        ...
+
+
+@runtime_checkable
+class SavablePrior(Prior, Protocol):
+    """A prior :func:`save_prior` writes and :func:`load_prior` rebuilds.
+
+    ``arch_config()`` is a JSON object whose ``"family"`` names a registered family; that
+    family's ``from_arch_config(cfg, sample_rate, name)`` builds an untrained prior of the
+    same architecture, into which the saved ``state_dict`` is loaded.
+    """
+
+    def arch_config(self) -> dict[str, Any]:
+        ...
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Tensor]:
+        ...
+
+
+_P = TypeVar("_P", bound=type)
+
+#: family name -> class, filled by :func:`register_family`
+FAMILIES: dict[str, type] = {}
+
+
+def register_family(name: str) -> Callable[[_P], _P]:
+    """Class decorator: register a prior family under ``name``.
+
+    The class needs ``from_arch_config(cfg, sample_rate, name)`` (a classmethod) and an
+    ``arch_config()`` whose ``"family"`` is ``name``; :func:`load_prior` then rebuilds
+    saved priors of the family. Registering a name twice with another class is refused.
+
+    >>> @register_family("doctest-family")
+    ... class Tiny:
+    ...     @classmethod
+    ...     def from_arch_config(cls, cfg, sample_rate, name):
+    ...         return cls()
+    >>> FAMILIES["doctest-family"] is Tiny
+    True
+    >>> del FAMILIES["doctest-family"]
+    """
+
+    def decorate(cls: _P) -> _P:
+        if not callable(getattr(cls, "from_arch_config", None)):
+            raise TypeError(f"prior family {name!r}: {cls.__name__} has no from_arch_config(cfg, sample_rate, name)")
+        known = FAMILIES.get(name)
+        if known is not None and known.__qualname__ != cls.__qualname__:
+            raise ValueError(f"prior family {name!r} is already registered by {known.__module__}.{known.__qualname__}")
+        FAMILIES[name] = cls
+        cls.family = name
+        return cls
+
+    return decorate
+
+
 def check_prior(prior: Any) -> Prior:
-    """Raise :class:`PriorError` unless ``prior`` has the interface."""
-    missing = [a for a in ("name", "latent_dim", "sample_rate", "length", "generate") if not hasattr(prior, a)]
+    """Raise :class:`PriorError` unless ``prior`` has the :class:`Prior` interface with
+    positive integer sizes and a positive or ``None`` ``latent_bound``."""
+    members = ("name", "latent_dim", "sample_rate", "length", "latent_bound", "generate")
+    missing = [a for a in members if not hasattr(prior, a)]
     if missing:
         raise PriorError(f"{type(prior).__name__} is not a prior: it lacks {', '.join(missing)}")
     for attr in ("latent_dim", "sample_rate", "length"):
         value = getattr(prior, attr)
-        if not isinstance(value, int) or value <= 0:
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise PriorError(f"prior {prior.name!r} has {attr}={value!r}; expected a positive int")
+    bound = prior.latent_bound
+    if bound is not None and (not isinstance(bound, (int, float)) or isinstance(bound, bool) or not bound > 0):
+        raise PriorError(f"prior {prior.name!r} has latent_bound={bound!r}; expected a positive number or None")
+    if isinstance(prior, MagnitudePrior):
+        for attr in ("n_fft", "hop"):
+            value = getattr(prior, attr)
+            if not isinstance(value, int) or value <= 0:
+                raise PriorError(f"prior {prior.name!r} has {attr}={value!r}; expected a positive int")
     return prior
-
-
-def _families() -> dict[str, Callable[[dict, int, str], nn.Module]]:
-    from .parametric import BUILTIN
-    from .specvae import SpecVAE
-    from .wavegan import WaveGANPrior
-
-    return {"wavegan": WaveGANPrior.from_arch_config, "specvae": SpecVAE.from_arch_config, **{k: v.from_arch_config for k, v in BUILTIN.items()}}
 
 
 #: trained priors shipped inside the package: ``<name>.safetensors``, each with a model
@@ -95,7 +207,7 @@ def builtin_descriptions() -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def save_prior(prior: nn.Module, path: str | os.PathLike, **info: Any) -> Path:
+def save_prior(prior: SavablePrior, path: str | os.PathLike, **info: Any) -> Path:
     """Write ``prior`` (a module with ``arch_config()``) as one safetensors file.
 
     Args:
@@ -122,13 +234,9 @@ def save_prior(prior: nn.Module, path: str | os.PathLike, **info: Any) -> Path:
         **info,
     }
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     tensors = {k: v.detach().contiguous().cpu() for k, v in prior.state_dict().items()}
-    try:
+    with atomic_write(path) as tmp:
         save_file(tensors, str(tmp), metadata={"priorsep": json.dumps(meta)})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -173,11 +281,10 @@ def load_prior(name_or_path: str | os.PathLike, device: str | torch.device = "cp
     meta = read_metadata(path)
     arch = meta.get("arch")
     family = arch.get("family") if isinstance(arch, dict) else None
-    families = _families()
-    if family not in families:
-        raise PriorError(f"{path}: unknown prior family {family!r}; known: {', '.join(sorted(families))}")
+    if family not in FAMILIES:
+        raise PriorError(f"{path}: unknown prior family {family!r}; known: {', '.join(sorted(FAMILIES))}")
     try:
-        prior = families[family](arch, int(meta["sample_rate"]), str(meta["name"]))
+        prior = FAMILIES[family].from_arch_config(arch, int(meta["sample_rate"]), str(meta["name"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise PriorError(f"{path}: metadata does not describe a valid {family} prior ({exc})") from None
     with safe_open(str(path), framework="pt") as f:

@@ -13,6 +13,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .base import register_family
+
 SAMPLE_RATE = 16000
 LENGTH = 16384
 
@@ -30,6 +32,7 @@ def _log_range(u: Tensor, lo: float, hi: float) -> Tensor:
 class _Parametric(nn.Module):
     name: str
     latent_dim: int
+    latent_bound = 1.0
 
     def __init__(self, sample_rate: int = SAMPLE_RATE, length: int = LENGTH):
         super().__init__()
@@ -56,6 +59,7 @@ class _Parametric(nn.Module):
         return prior
 
 
+@register_family("tone")
 class TonePrior(_Parametric):
     """A decaying harmonic note: a few sinusoids at multiples of one fundamental.
 
@@ -90,6 +94,7 @@ class TonePrior(_Parametric):
         return note * torch.exp(-self.t / decay)
 
 
+@register_family("burst")
 class BurstPrior(_Parametric):
     """A burst of band-pass-filtered noise with an exponentially decaying envelope.
 

@@ -30,6 +30,8 @@ from torch import Tensor, nn
 
 from .. import spectral
 
+from .base import register_family
+
 __all__ = ["SpecVAE", "log_magnitude"]
 
 LENGTH = 16384
@@ -44,6 +46,7 @@ def log_magnitude(x: Tensor, n_fft: int = N_FFT, hop: int = HOP) -> Tensor:
     return torch.log1p(spectral.analysis(x, n_fft, hop).abs())
 
 
+@register_family("specvae")
 class SpecVAE(nn.Module):
     """Clip-level VAE prior on log-magnitude spectrograms (module docstring).
 

@@ -27,6 +27,8 @@ import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
 
+from .base import register_family
+
 __all__ = ["WaveGANGenerator", "PhaseShuffle", "WaveGANDiscriminator", "WaveGANPrior"]
 
 LENGTH = 16384
@@ -131,8 +133,15 @@ class WaveGANDiscriminator(nn.Module):
         return self.fc(x.flatten(1)).squeeze(1)  # [B, 16*16d] -> [B]
 
 
+@register_family("wavegan")
 class WaveGANPrior(nn.Module):
-    """A trained WaveGAN generator used as a source prior: ``generate(z) -> [B, 16384]``."""
+    """A trained WaveGAN generator used as a source prior: ``generate(z) -> [B, 16384]``.
+
+    Its latents are uniform on ``[-1, 1]^latent_dim`` in training, so the search's box is
+    the same (METHOD.md §3).
+    """
+
+    latent_bound = 1.0
 
     def __init__(self, d: int = 64, latent_dim: int = 100, sample_rate: int = 16000,
                  name: str = "wavegan", upsample: str = "transpose") -> None:

@@ -1,0 +1,114 @@
+"""Every setting of the latent search, as data: :class:`SearchConfig` and :data:`PRESETS`.
+
+A configuration is a frozen dataclass; a variation of one is made with
+:func:`dataclasses.replace`, and ``dataclasses.asdict`` gives what ``summary.json`` records.
+The defaults of :class:`SearchConfig` *are* the ``best`` preset, so there is one copy of
+them.
+
+>>> from dataclasses import replace
+>>> PRESETS["best"] == SearchConfig()
+True
+>>> replace(PRESETS["paper"], steps=10).steps, PRESETS["paper"].steps
+(10, 1000)
+>>> SearchConfig(restarts=0)
+Traceback (most recent call last):
+...
+priorsep.errors.ConfigError: restarts must be a whole number >= 1; got 0
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError
+from ..losses import LossWeights, as_weights
+
+__all__ = ["SearchConfig", "PRESETS", "STARTS"]
+
+#: starting points of the search: the paper's z = 0, or the priors' encodings of the mixture
+STARTS = ("encoder", "zero")
+
+
+def _whole(name: str, value: Any, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"{name} must be a whole number >= {minimum}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """The settings of one latent search (METHOD.md §3 and our departures from it).
+
+    Attributes:
+        objective: what the search fits: ``"magnitude"`` (the default) or ``"paper"``
+            (:mod:`priorsep.separate.objectives`; more can be registered there).
+        start: ``"encoder"``: priors with an encoder start from their encoding of the
+            mixture (the others from zero); ``"zero"``: z = 0, the paper's.
+        steps: Adam steps (paper: 1000); 0 gives the start's output.
+        lr: Adam learning rate (paper: 0.05; betas 0.9, 0.999).
+        bound: project z onto ``[-bound, bound]`` after every step; ``None`` for no
+            projection (what the public code effectively ran); ``"prior"``: each prior's
+            own ``latent_bound``.
+        weights: the paper objective's loss weights (paper: mc 0.1, ms 0.3, fc 0.8, sd 0.4).
+        restarts: searches per mixture; the first starts at ``start``, with an encoder
+            start the second at zero, the others at seeded uniform draws in the box (at
+            most +-1); the one with the lowest final total loss is kept, per window.
+        seed: seeds the restarts' starting points (with the window's samples).
+        mask_fft, mask_hop: the STFT of the mixture-consistent output and of the
+            magnitude objective. ``None``: the magnitude priors' own STFT, else 1024 / 256.
+            A value that conflicts with a magnitude prior's own STFT is refused.
+        overlap: fraction of overlap between windows, for inputs longer than the priors.
+        joint: search all mixtures of a call as one batch: faster, but a mixture's result
+            then depends (in the last bits, amplified by the search) on its batch.
+    """
+
+    objective: str = "magnitude"
+    start: str = "encoder"
+    steps: int = 300
+    lr: float = 0.05
+    bound: float | str | None = "prior"
+    weights: LossWeights = field(default_factory=LossWeights)
+    restarts: int = 2
+    seed: int = 0
+    mask_fft: int | None = None
+    mask_hop: int | None = None
+    overlap: float = 0.5
+    joint: bool = False
+
+    def __post_init__(self) -> None:
+        from .objectives import OBJECTIVES
+
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"objective must be one of {', '.join(sorted(OBJECTIVES))}; got {self.objective!r}")
+        if self.start not in STARTS:
+            raise ConfigError(f"start must be one of {', '.join(STARTS)}; got {self.start!r}")
+        _whole("steps", self.steps, 0)
+        _whole("restarts", self.restarts, 1)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ConfigError(f"seed must be a whole number; got {self.seed!r}")
+        if not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr <= 0:
+            raise ConfigError(f"lr must be a positive number; got {self.lr!r}")
+        bound = self.bound
+        if not (bound is None or bound == "prior" or (isinstance(bound, (int, float)) and not isinstance(bound, bool)
+                                                     and math.isfinite(bound) and bound > 0)):
+            raise ConfigError(f"bound must be a positive number, None or 'prior'; got {bound!r}")
+        for name in ("mask_fft", "mask_hop"):
+            value = getattr(self, name)
+            if value is not None:
+                _whole(name, value, 1)
+        if not isinstance(self.overlap, (int, float)) or not 0 <= self.overlap < 1:
+            raise ConfigError(f"overlap must be in [0, 1); got {self.overlap!r}")
+        try:
+            object.__setattr__(self, "weights", as_weights(self.weights))  # a dict of overrides is accepted
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+
+#: named configurations: ``paper`` is METHOD.md §3 exactly; ``best`` (the defaults) is the
+#: measured best (benchmarks/PRIORS.md)
+PRESETS: dict[str, SearchConfig] = {
+    "paper": SearchConfig(objective="paper", start="zero", steps=1000, lr=0.05, bound=1.0, restarts=1,
+                          weights=LossWeights()),
+    "best": SearchConfig(),
+}
