@@ -9,6 +9,7 @@ from priorsep import load_prior
 from priorsep.audio import AudioError
 from priorsep.cli import main
 from priorsep.data.folder import load_folder
+from priorsep.errors import ConfigError
 from priorsep.priors.specvae import SpecVAE, log_magnitude
 from priorsep.training import Trainer, VAETrainer, checkpoints, distributed
 
@@ -246,3 +247,65 @@ def test_log_magnitude_shape_and_value():
     assert torch.allclose(feats[0, :, 32], torch.full((513,), float(np.log(2.0))), atol=1e-5)  # Hann peak = 1
     assert feats[0, :, 0].abs().max() == 0
 
+
+# --- the shared loop, checkpoints and processes (training/loop.py, checkpoints.py) -------
+
+
+def test_checkpoint_rotation_keeps_the_last_by_step(tmp_path):
+    for step in (3, 12, 100, 7):  # written out of order: the last two by step are 12 and 100
+        checkpoints.write(tmp_path, step, {"w": torch.full((2,), float(step))}, {"step": step}, keep=2)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["ckpt-00000012.safetensors", "ckpt-00000100.safetensors"]
+    assert checkpoints.latest(tmp_path).name == "ckpt-00000100.safetensors"
+    meta, tensors = checkpoints.read(tmp_path / "ckpt-00000100.safetensors")
+    assert meta == {"step": 100} and torch.equal(tensors["w"], torch.full((2,), 100.0))
+    with pytest.raises(ConfigError, match="keep"):
+        checkpoints.write(tmp_path, 200, {}, {}, keep=0)
+
+
+@pytest.mark.parametrize("family", ["wavegan", "specvae"])
+def test_training_leaves_the_callers_rng_alone(clip_dir, tmp_path, family):
+    clips = load_folder(clip_dir, max_clips=10)
+
+    def make(run):
+        if family == "wavegan":
+            return Trainer(clips, tmp_path / run, d=2, recipe="fast", batch=4, seed=0)
+        return VAETrainer(clips, tmp_path / run, channels=4, latent_dim=3, batch=4, seed=0)
+
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    trainer = make("a")
+    trainer.train(steps=2, progress=False)
+    trainer.export(tmp_path / "a.safetensors")
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.manual_seed(456)  # another caller state: the same seed still gives the same numbers
+    other = make("b")
+    other.train_step(), other.train_step()
+    for a, b in zip(trainer.prior().state_dict().values(), other.prior().state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_samples_are_wavs_without_matplotlib(clip_dir, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from priorsep.training import loop
+
+    monkeypatch.setattr(loop, "can_plot", lambda: False)
+    trainer = Trainer(load_folder(clip_dir, max_clips=10), tmp_path / "run", d=2, batch=4, seed=0)
+    trainer.write_samples(n=3)
+    assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir()) == [f"sample{i}.wav" for i in range(3)]
+    code = "import sys, priorsep.training; assert not {'matplotlib', 'priorsep.plots'} & set(sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_user_errors_are_config_errors(clip_dir, tmp_path):
+    clips = load_folder(clip_dir, max_clips=10)
+    with pytest.raises(ConfigError, match="trains with paper or fast"):
+        Trainer(clips, tmp_path / "a", d=2, recipe="vae")
+    vae = VAETrainer(clips, tmp_path / "v", channels=4, latent_dim=3, batch=4, seed=0)
+    vae.checkpoint()
+    with pytest.raises(ConfigError, match="checkpoint is specvae; this run trains wavegan"):
+        Trainer(clips, tmp_path / "g", d=2).resume(VAETrainer.latest(tmp_path / "v"))
+    with pytest.raises(ConfigError, match="give steps or minutes"):
+        vae.train()
