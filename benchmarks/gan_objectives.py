@@ -39,14 +39,14 @@ from _report import cpu_model, loadavg, write_section  # noqa: E402
 
 from priorsep.data.folder import load_folder  # noqa: E402
 from priorsep.report import prior_report  # noqa: E402
-from priorsep.train import Recipe, Trainer  # noqa: E402
+from priorsep.training import GANRecipe, WaveGANTrainer  # noqa: E402
 
 CANDIDATES = {
-    "ns-r1/4": Recipe("ns-r1/4", "ns-r1", batch=16, critic_steps=1, r1_every=4),
-    "ns-r1/16": Recipe("ns-r1/16", "ns-r1", batch=16, critic_steps=1, r1_every=16),
-    "hinge-r1/4": Recipe("hinge-r1/4", "hinge-r1", batch=16, critic_steps=1, r1_every=4),
-    "wgan-gp/1": Recipe("wgan-gp/1", "wgan-gp", batch=16, critic_steps=1),
-    "paper": Recipe("paper", "wgan-gp", batch=64, critic_steps=5),
+    "ns-r1/4": GANRecipe("ns-r1/4", "ns-r1", batch=16, critic_steps=1, r1_every=4),
+    "ns-r1/16": GANRecipe("ns-r1/16", "ns-r1", batch=16, critic_steps=1, r1_every=16),
+    "hinge-r1/4": GANRecipe("hinge-r1/4", "hinge-r1", batch=16, critic_steps=1, r1_every=4),
+    "wgan-gp/1": GANRecipe("wgan-gp/1", "wgan-gp", batch=16, critic_steps=1),
+    "paper": GANRecipe("paper", "wgan-gp", batch=64, critic_steps=5),
 }
 START, END = "<!-- gan_objectives:start -->", "<!-- gan_objectives:end -->"
 
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = [r for f in args.from_json.split(",") for r in json.loads(Path(f).read_text())]
     for name in [] if args.from_json else args.candidates.split(","):
         with tempfile.TemporaryDirectory() as run:
-            trainer = Trainer(train, run, d=args.d, recipe=CANDIDATES[name], seed=args.seed, name=name)
+            trainer = WaveGANTrainer(train, run, d=args.d, recipe=CANDIDATES[name], seed=args.seed, name=name)
             trainer.train(minutes=args.minutes, checkpoint_minutes=1e9, progress=False)
             rep = prior_report(trainer.prior(), sets, steps=args.steps, n=args.n, seed=args.seed)
         med = {k: v.medians() for k, v in rep.items()}

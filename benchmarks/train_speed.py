@@ -1,6 +1,6 @@
 """Training speed of the WaveGAN prior on this machine: seconds per iteration.
 
-Measures ``Trainer.train_step()`` (one iteration = ``critic_steps`` critic updates + one
+Measures ``WaveGANTrainer.train_step()`` (one iteration = ``critic_steps`` critic updates + one
 generator update) on a synthetic ClipSet of 64 random clips of 16384 samples, for model
 sizes d, both recipes (``paper``: 5 WGAN-GP critic steps, batch 64; ``fast``: one
 non-saturating critic step with lazy R1 every 4th iteration, batch 16; optionally also at
@@ -8,7 +8,7 @@ a common ``--batch``), in float32 and under bfloat16 autocast, with torch's defa
 number of threads.
 
 For every case:
-  * one warm-up iteration (discarded; the Trainer's step 0, which for ``fast`` includes
+  * one warm-up iteration (discarded; the trainer's step 0, which for ``fast`` includes
     the lazy R1 penalty);
   * then iterations are timed until ``--iters`` are done (a multiple of 4, so the timed
     ``fast`` iterations contain exactly one R1 step per 4) or the case has used
@@ -48,7 +48,7 @@ import torch
 
 import priorsep
 from priorsep.data.folder import ClipSet
-from priorsep.train import RECIPES, Trainer
+from priorsep.training import RECIPES, WaveGANTrainer
 
 from _report import cpu_model, fmt_seconds, loadavg, write_section  # benchmarks/_report.py
 
@@ -88,7 +88,7 @@ def predict(done: list[Result], d: int, recipe: str, batch: int, bf16: bool) -> 
 def run_case(clips: ClipSet, d: int, recipe: str, batch: int, bf16: bool, iters: int, budget: float) -> Result:
     res = Result(d, recipe, batch, bf16)
     with tempfile.TemporaryDirectory(prefix="train_speed_") as tmp:
-        tr = Trainer(clips, tmp, d=d, recipe=recipe, batch=batch, seed=0, bf16=bf16)
+        tr = WaveGANTrainer(clips, tmp, d=d, recipe=recipe, batch=batch, seed=0, bf16=bf16)
         t0 = time.perf_counter()
         tr.train_step()
         warm = time.perf_counter() - t0
@@ -115,7 +115,7 @@ def section(results: list[Result], args, command: str, t_start: str, total: floa
         f"- Machine: {cpu_model()}, {torch.get_num_threads()} threads (`torch.get_num_threads()`, torch default); "
         f"torch {torch.__version__}; Python {platform.python_version()}; priorsep {getattr(priorsep, '__version__', '?')}",
         f"- Load average (1/5/15 min) at start: {load0}; at end: {load1}",
-        f"- Setting: `Trainer.train_step()` on a synthetic ClipSet of 64 random clips (16384 samples), seed 0. "
+        f"- Setting: `WaveGANTrainer.train_step()` on a synthetic ClipSet of 64 random clips (16384 samples), seed 0. "
         f"Per case: 1 warm-up iteration, then up to {args.iters} timed iterations or until "
         f"{args.case_budget:g} s of timed iterations (`--case-budget`); s/it is the mean of the timed iterations. "
         f"One iteration = paper: 5 WGAN-GP critic steps + 1 generator step; fast: 1 non-saturating critic step "

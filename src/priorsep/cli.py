@@ -485,29 +485,9 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _init_processes(device: str) -> tuple[int, str]:
-    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1).
-
-    Returns:
-        this process's rank and the device it trains on (``cuda:<local rank>`` on GPUs).
-    """
-    import torch.distributed as dist
-
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return 0, device
-    if device == "cuda":
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        device = f"cuda:{local}"
-    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    return dist.get_rank(), device
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    import torch.distributed as dist
-
     from .data.folder import load_folder
-    from .train import Trainer
+    from .training import WaveGANTrainer, distributed
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise CliError("--device cuda: no CUDA device is available here; use --device cpu")
@@ -519,7 +499,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     args.recipe = args.recipe or recipes[-1]
     if args.recipe not in recipes:
         raise CliError(f"--recipe {args.recipe}: the {args.family} family trains with {' or '.join(recipes)}")
-    latest = Trainer.latest(run_dir) if run_dir.is_dir() else None
+    latest = WaveGANTrainer.latest(run_dir) if run_dir.is_dir() else None
     if args.resume and latest is None:
         raise CliError(f"--resume: no checkpoint in {run_dir}")
     if latest is not None and not args.resume:
@@ -527,13 +507,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     clips = load_folder(args.data)
     if args.family == "specvae":
         return _train_specvae(args, clips, run_dir, latest, out)
-    rank, device = _init_processes(args.device)
+    rank, device = distributed.init_processes(args.device)
     say = (lambda text: print(text, file=sys.stderr)) if rank == 0 else (lambda text: None)
     say(f"{clips.clips.shape[0]} clips from {clips.files} files in {args.data} "
         f"({clips.skipped_silent} near-silent clips and {clips.skipped_unreadable} unreadable files skipped)")
     try:
-        trainer = Trainer(clips, run_dir, d=args.d, recipe=args.recipe, batch=args.batch, seed=args.seed,
-                          device=device, bf16=args.bf16, name=args.name, upsample=args.upsample)
+        trainer = WaveGANTrainer(clips, run_dir, d=args.d, recipe=args.recipe, batch=args.batch, seed=args.seed,
+                                 device=device, bf16=args.bf16, name=args.name, upsample=args.upsample)
         if trainer.world > 1:
             say(f"{trainer.world} processes, {trainer.local} clips each per batch of {trainer.recipe.batch}")
         if latest is not None:
@@ -545,17 +525,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             trainer.export(out, command=args.command_line)
             print(f"wrote {out} ({trainer.name}, d={args.d}, {trainer.recipe.name} recipe, step {trainer.step}, "
                   f"{trainer.seconds / 60:.1f} min); checkpoints and samples in {run_dir}")
-        if dist.is_initialized():
-            dist.barrier()  # no process leaves the group while rank 0 still writes
+        distributed.teardown()  # no process leaves the group while rank 0 still writes
     finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        distributed.teardown(barrier=False)  # after an error: leave without waiting
     return 0
 
 
 def _train_specvae(args: argparse.Namespace, clips, run_dir: Path, latest: Path | None, out: Path) -> int:
     """``priorsep train --family specvae``: reconstruction training, one process."""
-    from .train_vae import VAETrainer
+    from .training import VAETrainer
 
     if os.environ.get("WORLD_SIZE", "1") != "1":
         raise CliError("--family specvae trains in one process; run it without torchrun")

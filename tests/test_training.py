@@ -1,3 +1,5 @@
+"""Tests of priorsep.training: the WaveGAN and VAE trainers, the shared loop, checkpoints,\ndata-parallel training (and the folder loader the trainers read from)."""
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -7,7 +9,9 @@ from priorsep import load_prior
 from priorsep.audio import AudioError
 from priorsep.cli import main
 from priorsep.data.folder import load_folder
-from priorsep.train import Trainer
+from priorsep.errors import ConfigError
+from priorsep.priors.specvae import SpecVAE, log_magnitude
+from priorsep.training import Trainer, VAETrainer, checkpoints, distributed
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +118,12 @@ def _data_parallel_worker(rank: int, clips, run_dir: str, recipe: str, rendezvou
         trainer = Trainer(clips, run_dir, d=2, recipe=recipe, batch=4, seed=5, phase_shuffle=0)
         trainer.train(steps=3, progress=False)
         save_file({k: v.contiguous() for k, v in trainer.G.state_dict().items()}, f"{run_dir}/G-rank{rank}.safetensors")
-        dist.barrier()  # rank 1 must not tear the group down while rank 0 still writes its checkpoint
+        distributed.teardown()  # rank 1 must not tear the group down while rank 0 still writes its checkpoint
     finally:
-        dist.destroy_process_group()
+        distributed.teardown(barrier=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", ["paper", "fast"])
 def test_two_processes_take_the_single_process_steps(clip_dir, tmp_path, recipe):
     """Gradients averaged over 2 gloo processes, each with half the global batch, give the
@@ -142,6 +147,7 @@ def test_two_processes_take_the_single_process_steps(clip_dir, tmp_path, recipe)
     assert Trainer.latest(run).name == "ckpt-00000003.safetensors"
 
 
+@pytest.mark.slow
 def test_torchrun_trains_with_two_gloo_processes(clip_dir, tmp_path):
     import os
     import subprocess
@@ -164,10 +170,10 @@ def test_torchrun_trains_with_two_gloo_processes(clip_dir, tmp_path):
 def test_minutes_stop_training_even_with_checkpoints_in_between(clip_dir, tmp_path, monkeypatch):
     import itertools
 
-    import priorsep.train as train_module
+    from priorsep.training import loop
 
     clock = itertools.count()  # a fake clock: every reading is one second later
-    monkeypatch.setattr(train_module.time, "perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr(loop.time, "perf_counter", lambda: float(next(clock)))
     clips = load_folder(clip_dir, max_clips=10)
     trainer = Trainer(clips, tmp_path / "run", d=2, recipe="fast", batch=4, seed=0)
     # a 6-second budget, a checkpoint every second; the bug: each checkpoint restarted the
@@ -175,3 +181,131 @@ def test_minutes_stop_training_even_with_checkpoints_in_between(clip_dir, tmp_pa
     trainer.train(steps=40, minutes=0.1, checkpoint_minutes=1 / 60, keep=50, progress=False)
     assert 2 <= trainer.step <= 4
     assert len(list((tmp_path / "run").glob("ckpt-*.safetensors"))) >= 2  # checkpoints did happen mid-run
+
+
+# --- the spectrogram VAE (training/vae.py) ---------------------------------------------
+
+
+def test_loss_terms_match_a_hand_computation(clip_dir, tmp_path):
+    trainer = VAETrainer(load_folder(clip_dir), tmp_path / "run", channels=4, latent_dim=3, seed=0)
+    x = trainer.features[:2]
+    noise = torch.zeros(2, 3)
+    terms = trainer.loss_terms(x, noise)
+    mean, logvar = trainer.model.posterior(x)
+    x_hat = trainer.model.decode(mean)  # zero noise: z is the posterior mean
+    cells = 513 * 65
+    recon = ((x_hat - x) ** 2).sum(dim=(1, 2)) / (2 * 0.3 ** 2) / cells
+    kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).sum(1) / cells
+    torch.testing.assert_close(terms["recon"], recon)
+    torch.testing.assert_close(terms["loss"], recon + kl)
+    assert terms["loss"].shape == (2,)
+
+
+def test_training_lowers_the_reconstruction_error(clip_dir, tmp_path):
+    trainer = VAETrainer(load_folder(clip_dir), tmp_path / "run", channels=16, latent_dim=4, batch=8, seed=0)
+    losses = [trainer.train_step()["recon"] for _ in range(60)]
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5]), losses
+
+
+@pytest.mark.slow
+def test_resume_takes_the_same_next_steps(clip_dir, tmp_path):
+    clips = load_folder(clip_dir)
+    straight = VAETrainer(clips, tmp_path / "a", channels=4, latent_dim=3, batch=4, seed=3)
+    straight.train(steps=3, progress=False)
+    ckpt = VAETrainer.latest(tmp_path / "a")
+    assert ckpt.name == "ckpt-00000003.safetensors" and (tmp_path / "a" / "samples" / "samples.png").exists()
+    straight.train(steps=6, progress=False)
+    resumed = VAETrainer(clips, tmp_path / "b", channels=4, latent_dim=3, batch=4, seed=99)
+    resumed.resume(ckpt)
+    resumed.train(steps=6, progress=False)
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="checkpoint is specvae"):
+        VAETrainer(clips, tmp_path / "c", channels=5, latent_dim=3).resume(ckpt)
+
+
+def test_train_command_specvae_writes_a_prior_with_an_encoder(clip_dir, tmp_path, capsys):
+    out = tmp_path / "sines.safetensors"
+    args = ["train", str(clip_dir), "--family", "specvae", "--name", "sines", "--out", str(out),
+            "--channels", "8", "--latent-dim", "4", "--steps", "3", "--batch", "4"]
+    assert main(args) == 0
+    prior = load_prior(out)
+    assert isinstance(prior, SpecVAE) and prior.metadata["training"]["family"] == "specvae"
+    assert prior.metadata["training"]["steps"] == 3 and prior.metadata["data"]["clips"] == 12
+    x = load_folder(clip_dir).clips[:2]
+    assert prior.encode(x).shape == (2, 4) and prior.magnitude(torch.zeros(2, 4)).shape == (2, 513, 65)
+    capsys.readouterr()
+    assert main(args[:4] + ["--recipe", "paper"] + args[4:]) == 2
+    assert "specvae family trains with vae" in capsys.readouterr().err
+
+
+def test_log_magnitude_shape_and_value():
+    x = torch.zeros(1, 16384)
+    x[0, 8192] = 1.0  # an impulse: |X| = window value at the impulse, in the frames that see it
+    feats = log_magnitude(x)
+    assert feats.shape == (1, 513, 65)
+    assert torch.allclose(feats[0, :, 32], torch.full((513,), float(np.log(2.0))), atol=1e-5)  # Hann peak = 1
+    assert feats[0, :, 0].abs().max() == 0
+
+
+# --- the shared loop, checkpoints and processes (training/loop.py, checkpoints.py) -------
+
+
+def test_checkpoint_rotation_keeps_the_last_by_step(tmp_path):
+    for step in (3, 12, 100, 7):  # written out of order: the last two by step are 12 and 100
+        checkpoints.write(tmp_path, step, {"w": torch.full((2,), float(step))}, {"step": step}, keep=2)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["ckpt-00000012.safetensors", "ckpt-00000100.safetensors"]
+    assert checkpoints.latest(tmp_path).name == "ckpt-00000100.safetensors"
+    meta, tensors = checkpoints.read(tmp_path / "ckpt-00000100.safetensors")
+    assert meta == {"step": 100} and torch.equal(tensors["w"], torch.full((2,), 100.0))
+    with pytest.raises(ConfigError, match="keep"):
+        checkpoints.write(tmp_path, 200, {}, {}, keep=0)
+
+
+@pytest.mark.parametrize("family", ["wavegan", "specvae"])
+def test_training_leaves_the_callers_rng_alone(clip_dir, tmp_path, family):
+    clips = load_folder(clip_dir, max_clips=10)
+
+    def make(run):
+        if family == "wavegan":
+            return Trainer(clips, tmp_path / run, d=2, recipe="fast", batch=4, seed=0)
+        return VAETrainer(clips, tmp_path / run, channels=4, latent_dim=3, batch=4, seed=0)
+
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    trainer = make("a")
+    trainer.train(steps=2, progress=False)
+    trainer.export(tmp_path / "a.safetensors")
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.manual_seed(456)  # another caller state: the same seed still gives the same numbers
+    other = make("b")
+    other.train_step(), other.train_step()
+    for a, b in zip(trainer.prior().state_dict().values(), other.prior().state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_samples_are_wavs_without_matplotlib(clip_dir, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from priorsep.training import loop
+
+    monkeypatch.setattr(loop, "can_plot", lambda: False)
+    trainer = Trainer(load_folder(clip_dir, max_clips=10), tmp_path / "run", d=2, batch=4, seed=0)
+    trainer.write_samples(n=3)
+    assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir()) == [f"sample{i}.wav" for i in range(3)]
+    code = "import sys, priorsep.training; assert not {'matplotlib', 'priorsep.plots'} & set(sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_user_errors_are_config_errors(clip_dir, tmp_path):
+    clips = load_folder(clip_dir, max_clips=10)
+    with pytest.raises(ConfigError, match="trains with paper or fast"):
+        Trainer(clips, tmp_path / "a", d=2, recipe="vae")
+    vae = VAETrainer(clips, tmp_path / "v", channels=4, latent_dim=3, batch=4, seed=0)
+    vae.checkpoint()
+    with pytest.raises(ConfigError, match="checkpoint is specvae; this run trains wavegan"):
+        Trainer(clips, tmp_path / "g", d=2).resume(VAETrainer.latest(tmp_path / "v"))
+    with pytest.raises(ConfigError, match="give steps or minutes"):
+        vae.train()
