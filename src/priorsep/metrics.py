@@ -32,7 +32,7 @@ from types import ModuleType
 from typing import Any, Sequence
 
 import numpy as np
-from scipy.signal import hilbert
+import scipy.signal
 
 __all__ = [
     "si_sdr",
@@ -144,19 +144,17 @@ def si_sdr(reference: Any, estimate: Any) -> float:
 # --------------------------------------------------------------------------- #
 # Spectral SNR
 # --------------------------------------------------------------------------- #
-def _periodic_hann(n: int) -> np.ndarray:
-    """Periodic ("DFT-even") Hann window of length ``n`` (as scipy/librosa use)."""
-    k = np.arange(n, dtype=np.float64)
-    return 0.5 - 0.5 * np.cos(2.0 * np.pi * k / n)
-
-
 def stft_magnitude(x: Any, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
     """Magnitude of a centred STFT, matching ``librosa.stft`` defaults.
 
     The signal is zero-padded by ``n_fft // 2`` samples on both sides
     (``center=True, pad_mode='constant'``), cut into frames of ``n_fft``
     samples every ``hop`` samples, multiplied by a periodic Hann window and
-    transformed with ``np.fft.rfft``. No normalisation is applied.
+    Fourier transformed: ``scipy.signal.stft`` without its own padding and
+    detrending, its ``1 / sum(window)`` scaling undone, so no normalisation is
+    applied. The centring pad is added here rather than by scipy's
+    ``boundary="zeros"`` because scipy refuses a signal shorter than the window
+    before padding it.
 
     Args:
         x: signal, shape ``[T]``.
@@ -171,10 +169,12 @@ def stft_magnitude(x: Any, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
         raise ValueError(f"expected a 1-D signal [T], got shape {x.shape}")
     pad = n_fft // 2
     padded = np.pad(x, (pad, pad), mode="constant")
-    n_frames = 1 + (padded.size - n_fft) // hop
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames]
-    spec = np.fft.rfft(frames * _periodic_hann(n_fft), axis=-1)  # [frames, freq]
-    return np.abs(spec).T
+    window = scipy.signal.get_window("hann", n_fft)  # periodic ("DFT-even"), as librosa's
+    _, _, spec = scipy.signal.stft(
+        padded, window=window, nperseg=n_fft, noverlap=n_fft - hop, boundary=None, padded=False,
+        detrend=False, return_onesided=True, scaling="spectrum",
+    )  # [freq, frames], scaled by 1 / sum(window)
+    return np.abs(spec) * window.sum()
 
 
 def spectral_snr(reference: Any, estimate: Any) -> float:
@@ -220,7 +220,7 @@ def envelope_distance(reference: Any, estimate: Any) -> float:
         estimate: estimated source, shape ``[T]``.
     """
     s, s_hat = _pair_1d(reference, estimate)
-    diff = np.abs(hilbert(s)) - np.abs(hilbert(s_hat))
+    diff = np.abs(scipy.signal.hilbert(s)) - np.abs(scipy.signal.hilbert(s_hat))
     return float(np.sqrt(np.mean(diff**2)))
 
 
