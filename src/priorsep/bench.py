@@ -30,7 +30,9 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from . import __version__
+from .constants import SAMPLE_RATE
 from .data.mixtures import MixtureSet, load_mixture_set
+from .fsutil import write_text
 from .metrics import METRIC_KEYS, aggregate, best_permutation, evaluate
 
 #: where the committed sets are, in a source checkout
@@ -205,9 +207,7 @@ def run_benchmark(
                             fitted = True
                         record = _run_one(meth, mset, i)
                         path.parent.mkdir(parents=True, exist_ok=True)
-                        tmp = path.with_name(path.name + ".tmp")
-                        tmp.write_text(json.dumps(record))
-                        os.replace(tmp, path)
+                        write_text(path, json.dumps(record))
                     for row, cell in rows.items():
                         cell.metrics.append(record["metrics"][row])
                         cell.seconds.append(record["seconds"])
@@ -223,7 +223,7 @@ def run_benchmark(
     if figure is not None and panels:
         from .plots import spectrogram_grid
 
-        spectrogram_grid(panels, 16000, figure, cols=len(loaded[next(iter(loaded))].classes) + 1,
+        spectrogram_grid(panels, SAMPLE_RATE, figure, cols=len(loaded[next(iter(loaded))].classes) + 1,
                          title=f"{next(iter(loaded))}, mixture 0: truth and estimates", dpi=45)
     return cells
 
