@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from . import spectral
+from .fsutil import atomic_write
 
 
 def _db_spectrogram(x: np.ndarray, n_fft: int = 512, hop: int = 128) -> np.ndarray:
@@ -64,6 +65,11 @@ def spectrogram_grid(
     if title:
         fig.suptitle(title, fontsize=10)
     path = Path(path)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    try:
+        with atomic_write(path) as tmp:
+            # the format from the destination's name (matplotlib's default, png, without one),
+            # not from the temporary file's
+            fig.savefig(tmp, dpi=dpi, format=path.suffix[1:].lower() or "png")
+    finally:
+        plt.close(fig)
     return path
