@@ -255,6 +255,25 @@ def test_museval_is_loaded_without_importing_the_package():
     assert metrics._museval_metrics() is module  # cached
 
 
+def test_missing_museval_is_one_install_hint(monkeypatch):
+    from priorsep.errors import MissingDependencyError
+
+    rng = np.random.default_rng(16)
+    refs = rng.standard_normal((2, 2048))
+    metrics._museval_metrics.cache_clear()
+    monkeypatch.setitem(sys.modules, "museval", None)  # find_spec now finds nothing
+    try:
+        hint = r"^museval is needed for BSS Eval \(SDR, SIR\): pip install 'priorsep\[eval\]'$"
+        with pytest.raises(MissingDependencyError, match=hint):
+            bss_eval(refs, refs + 0.1)
+        with pytest.raises(MissingDependencyError, match=hint):
+            evaluate(refs, refs + 0.1)
+        # the metrics that need only numpy and scipy still work
+        assert spectral_snr(refs[0], refs[0]) == pytest.approx(120.0)
+    finally:
+        metrics._museval_metrics.cache_clear()
+
+
 # --------------------------------------------------------------------------- #
 # evaluate
 # --------------------------------------------------------------------------- #

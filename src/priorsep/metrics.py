@@ -13,7 +13,9 @@ against source ``k``; no permutation search):
 * **Envelope distance** -- RMS difference of the Hilbert amplitude envelopes.
   Lower is better.
 * **SDR / SIR / SAR** -- BSS Eval v4 (museval's ``metrics.bss_eval``) with one
-  window covering the whole clip and 512-tap distortion filters.
+  window covering the whole clip and 512-tap distortion filters. museval is an
+  optional dependency (``pip install 'priorsep[eval]'``); the other metrics need
+  only numpy and scipy.
 
 :func:`evaluate` computes all of them for one mixture, :func:`aggregate`
 summarises many mixtures with both the median and the mean (both labelled).
@@ -33,6 +35,8 @@ from typing import Any, Sequence
 
 import numpy as np
 import scipy.signal
+
+from ._extras import missing
 
 __all__ = [
     "si_sdr",
@@ -242,10 +246,7 @@ def _museval_metrics() -> ModuleType:
     """
     spec = importlib.util.find_spec("museval")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
-            "museval is not installed; it is needed for BSS Eval (SDR/SIR). "
-            "Install it with `pip install museval`."
-        )
+        raise missing("museval", "eval", "BSS Eval (SDR, SIR)")
     for location in spec.submodule_search_locations:
         path = os.path.join(location, "metrics.py")
         if os.path.isfile(path):
@@ -287,6 +288,9 @@ def bss_eval(references: Any, estimates: Any) -> tuple[np.ndarray, np.ndarray, n
 
     Returns:
         ``(sdr, sir, sar)``, each a float64 array of shape ``[K]``.
+
+    Raises:
+        MissingDependencyError: museval is not installed (``pip install 'priorsep[eval]'``).
     """
     refs, ests = _pair_2d(references, estimates)
     n_samples = refs.shape[1]
@@ -327,6 +331,7 @@ def evaluate(references: Any, estimates: Any) -> list[dict[str, float]]:
     Raises:
         ValueError: if the inputs are not 2-D or their shapes differ (the
             message names both shapes), or if a reference is all zeros.
+        MissingDependencyError: museval (for SDR and SIR) is not installed.
 
     With a single source (``K = 1``) there is no interference and museval
     reports ``sir = inf``.

@@ -1,4 +1,7 @@
-"""Figures: spectrogram grids of mixtures, true sources and estimates."""
+"""Figures: spectrogram grids of mixtures, true sources and estimates.
+
+Needs matplotlib (``pip install 'priorsep[plot]'``); importing this module does not.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import numpy as np
 import torch
 
 from . import spectral
+from ._extras import require
 from .fsutil import atomic_write
 
 
@@ -35,8 +39,7 @@ def spectrogram_grid(
         path: PNG to write.
         dpi: resolution (a large grid stays small on disk at 50-60).
     """
-    import matplotlib
-
+    matplotlib = require("matplotlib", "plot", "spectrogram figures")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
