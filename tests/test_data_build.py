@@ -164,7 +164,8 @@ def test_interrupted_build_leaves_the_previous_build_intact(monkeypatch, tmp_pat
     assert B.verify(tmp_path, "drums") == []
     assert sorted(p.name for p in tmp_path.iterdir()) == [".cache", "drums"]  # no staging left behind
     # a clip changed behind the manifest's back is reported
-    sf.write(str(tmp_path / "drums" / "train" / "000001.flac"), np.zeros(CLIP_LENGTH, np.int16), 16000, subtype="PCM_16")
+    changed = tmp_path / "drums" / "train" / "000001.flac"
+    sf.write(str(changed), np.zeros(CLIP_LENGTH, np.int16), 16000, subtype="PCM_16")
     assert B.verify(tmp_path, "drums") == ["train/000001.flac: sha256 differs from the manifest"]
     shutil.rmtree(tmp_path / "drums" / "test")
     assert len(B.verify(tmp_path, "drums")) == 3

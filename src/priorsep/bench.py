@@ -216,7 +216,8 @@ def run_benchmark(
                             est = np.asarray(record["first_estimates"][row], dtype=np.float32) \
                                 if "first_estimates" in record else None
                             if est is not None:
-                                panels += [(f"{row}: {c}", torch.from_numpy(est[k])) for k, c in enumerate(mset.classes)]
+                                panels += [(f"{row}: {c}", torch.from_numpy(est[k]))
+                                           for k, c in enumerate(mset.classes)]
                                 panels.append(("", None))  # rows of K + 1: mixture and truth first
                     bar.update(1)
                 cells.extend(rows.values())
@@ -302,5 +303,5 @@ def versions() -> str:
     return ", ".join(found) + f"; Python {platform.python_version()}; {_dt.date.today().isoformat()}"
 
 
-__all__ = ["DEFAULT_SETS", "Method", "Cell", "baseline_method", "priorsep_method", "prior_summary", "run_benchmark", "write_csv",
-           "markdown", "versions", "__version__"]
+__all__ = ["DEFAULT_SETS", "Method", "Cell", "baseline_method", "priorsep_method", "prior_summary", "run_benchmark",
+           "write_csv", "markdown", "versions", "__version__"]
