@@ -66,7 +66,10 @@ def test_builds_are_deterministic_and_well_formed(built, cls):
         assert {"gain", "peak"} <= set(rec["params"]) and len(rec["seed"]) == 5
     assert all(v for v in manifest["packages"]["debian"].values())  # dpkg versions recorded
     assert manifest["licence"]["summary"] and manifest["build"]["builder"]
-    json.dumps(manifest)  # plain JSON throughout
+    def refuse(constant):
+        raise AssertionError(f"the manifest holds {constant}, which strict JSON has no literal for")
+
+    json.loads((out / cls / "manifest.json").read_text(encoding="utf-8"), parse_constant=refuse)  # strict JSON
 
 
 @pytest.mark.parametrize("cls", B.CLASSES)

@@ -32,8 +32,9 @@ def test_paper_gains_peak_normalise_and_sum(dataset):
     torch.testing.assert_close(built.sources.abs().amax(-1), torch.ones(8, 2))
     torch.testing.assert_close(built.mixtures, built.sources.sum(1))
     assert built.classes == ["tones", "noise"] and built.ids[3] == "tones+noise-paper-1-0003"
-    drawn = {s["clip"] for m in manifest["mixtures"] for s in m["sources"]}
-    assert "tones/test/sub/4.flac" in drawn or len(drawn) < 10  # subfolders are found
+    many = make_mixture_set(dataset, ["tones", "noise"], n=40, seed=1)  # 40 draws from 5 clips a class
+    drawn = {s["clip"] for m in many["mixtures"] for s in m["sources"]}
+    assert "tones/test/sub/4.flac" in drawn and "noise/test/sub/4.flac" in drawn  # subfolders are found
     assert all(s["db"] == 0.0 for m in manifest["mixtures"] for s in m["sources"])
 
 

@@ -1,4 +1,5 @@
-"""Tests of priorsep.training: the WaveGAN and VAE trainers, the shared loop, checkpoints,\ndata-parallel training (and the folder loader the trainers read from)."""
+"""Tests of priorsep.training: the WaveGAN and VAE trainers, the shared loop, checkpoints,
+data-parallel training (and the folder loader the trainers read from)."""
 
 import numpy as np
 import pytest
@@ -75,7 +76,8 @@ def test_resume_takes_the_same_next_step(clip_dir, tmp_path):
     assert (tmp_path / "a" / "samples" / "samples.png").exists() and (tmp_path / "a" / "log.csv").exists()
     straight.train(steps=5, progress=False)
 
-    resumed = Trainer(clips, tmp_path / "b", d=2, recipe="paper", batch=4, seed=99)  # other seed: state must come from the file
+    # another seed: the state must come from the file
+    resumed = Trainer(clips, tmp_path / "b", d=2, recipe="paper", batch=4, seed=99)
     resumed.resume(ckpt)
     assert resumed.step == 3
     resumed.train(steps=5, progress=False)

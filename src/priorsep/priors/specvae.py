@@ -30,7 +30,6 @@ from torch import Tensor, nn
 
 from .. import spectral
 from ..constants import CLIP_LENGTH, SAMPLE_RATE
-
 from .base import register_family
 
 __all__ = ["SpecVAE", "log_magnitude"]
