@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 
-from priorsep import load_prior
 from priorsep.baselines import BASELINES, Baseline, get
 from priorsep.baselines.base import USES
 from priorsep.data import prior_mixtures
@@ -27,9 +26,9 @@ FAST = ["nmf", "fastica", "pca", "kernelpca", "nmf-dict", "template", "oracle-ir
 
 
 @pytest.fixture(scope="module")
-def data():
+def data(tone_burst):
     """6 test mixtures (seed 0) and 16 training clips a class from other draws (seed 1)."""
-    priors = [load_prior("tone"), load_prior("burst")]
+    priors = tone_burst
     mixtures, sources = prior_mixtures(priors, N_MIX, seed=0)
     _, clips = prior_mixtures(priors, 16, seed=1)
     return mixtures, sources, {"tone": clips[:, 0], "burst": clips[:, 1]}

@@ -19,8 +19,8 @@ def paper(priors, **overrides):
 
 
 @pytest.fixture(scope="module")
-def priors():
-    return [load_prior("tone"), load_prior("burst")]
+def priors(tone_burst):
+    return tone_burst
 
 
 def test_separates_tone_and_burst_mixtures(priors):
