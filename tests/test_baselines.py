@@ -172,6 +172,7 @@ def test_oracle_is_at_least_as_good_as_every_method(results):
         assert (np.median(oracle, axis=0) >= np.median(s, axis=0)).all(), name
 
 
+@pytest.mark.slow
 def test_dap_separates_sources_active_at_different_times(data):
     """Deep Audio Prior with 200 instead of 5000 steps (about 11 s a mixture).
 

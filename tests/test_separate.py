@@ -23,6 +23,7 @@ def priors(tone_burst):
     return tone_burst
 
 
+@pytest.mark.slow
 def test_separates_tone_and_burst_mixtures(priors):
     """METHOD.md §3 on sources drawn from the built-in priors: the mixture-consistent
     estimates must recover the waveforms, the generated ones at least the magnitudes, and
@@ -47,6 +48,7 @@ def test_separates_tone_and_burst_mixtures(priors):
     assert (result.history["total"][-1] < result.history["total"][0]).all()
 
 
+@pytest.mark.slow
 def test_result_does_not_depend_on_the_batch(priors):
     mixtures, _ = prior_mixtures(priors, 3, seed=5)
     sep = paper(priors, steps=40, restarts=2, seed=3)
