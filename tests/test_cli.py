@@ -73,7 +73,8 @@ def _stereo(p):
         (_stereo, [], "2 channels; separation needs mono: choose one with --channel N"),
         (lambda p: sf.write(p, np.zeros(16000), 16000), [], "is silent"),
         (lambda p: sf.write(p, np.r_[np.ones(10) * 0.1, np.nan], 16000, subtype="FLOAT"), [], "NaN or infinite"),
-        (lambda p: sf.write(p, np.ones(44100) * 0.1, 44100), ["--no-resample"], "44100 Hz but the priors need 16000 Hz"),
+        (lambda p: sf.write(p, np.ones(44100) * 0.1, 44100), ["--no-resample"],
+         "44100 Hz but the priors need 16000 Hz"),
         (lambda p: sf.write(p, np.ones(16000) * 0.1, 16000), ["--only-one"], "at least two priors"),
         (lambda p: sf.write(p, np.ones(16000) * 0.1, 16000), ["--prior", "nope"], "no built-in prior named 'nope'"),
         (lambda p: sf.write(p, np.ones(16000) * 0.1, 16000), ["--prior", "RATE8K"], "sample rates differ"),
@@ -139,7 +140,8 @@ def test_evaluate_json_is_strict_and_stereo_can_be_chosen(example, tmp_path, cap
     assert code == 0
     scores = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
     assert scores[0]["si_sdr"] > 100  # a perfect estimate
-    code, _, err = run(capsys, "evaluate", "--references", example / "true_tone.wav", "--estimates", tmp_path / "st.wav")
+    code, _, err = run(capsys, "evaluate", "--references", example / "true_tone.wav",
+                       "--estimates", tmp_path / "st.wav")
     assert code == 2 and "--channel N" in err
 
 
@@ -159,3 +161,37 @@ def test_demo_separates_the_bundled_example_with_the_bundled_priors(tmp_path, ca
     # measured 2026-11-24: 22.1 / 28.4 dB; the template mask scores 11.0 / 16.1 dB on this mixture
     assert masked["digits"]["si_sdr"] > 15 and masked["drums"]["si_sdr"] > 18, masked
     assert (tmp_path / "demo" / "0_digits.wav").exists() and (tmp_path / "demo" / "spectrograms.png").exists()
+
+
+def test_search_options_override_single_settings_of_the_preset(example, tmp_path, capsys):
+    out = tmp_path / "over"
+    code, _, err = run(capsys, "separate", example / "mix.wav", "--prior", "tone", "--prior", "burst", "--out", out,
+                       "--preset", "paper", "--steps", "7", "--lr", "0.01", "--bound", "none", "--w-sd", "0.5",
+                       "--restarts", "2", "--seed", "3")
+    assert code == 0, err
+    settings = json.loads((out / "summary.json").read_text())["settings"]
+    assert (settings["objective"], settings["start"], settings["steps"], settings["lr"]) == ("paper", "zero", 7, 0.01)
+    assert settings["bound"] is None and settings["bounds"] == [None, None]
+    assert (settings["restarts"], settings["seed"]) == (2, 3)
+    assert settings["weights"] == {"mc": 0.1, "ms": 0.3, "fc": 0.8, "sd": 0.5}  # the others stay the paper's
+
+
+def test_an_internal_bug_is_a_traceback_not_a_one_line_error(example, tmp_path, monkeypatch):
+    import priorsep.separate
+
+    def broken(self, mixture):
+        raise ValueError("an internal bug")
+
+    monkeypatch.setattr(priorsep.separate.Separator, "separate", broken)
+    with pytest.raises(ValueError, match="an internal bug"):
+        main(["separate", str(example / "mix.wav"), "--prior", "tone", "--prior", "burst",
+              "--out", str(tmp_path / "x")])
+    assert not (tmp_path / "x").exists()
+
+
+def test_python_m_priorsep_cli_runs_the_command():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "priorsep.cli", "priors"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "digits" in done.stdout and "tone" in done.stdout

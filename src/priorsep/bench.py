@@ -20,7 +20,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -254,6 +254,211 @@ def _run_one(meth: Method, mset: MixtureSet, i: int) -> dict:
     return record
 
 
+# --- planning a run, and running it in parallel --------------------------------------
+
+
+@dataclass
+class BenchmarkSpec:
+    """Everything a benchmark run is made of, as plain data (picklable, so that worker
+    processes rebuild exactly the same methods).
+
+    Attributes:
+        sets_dir: folder of mixture manifests (``*.json``).
+        only_sets: set names (file stems) to run, or ``None`` for all.
+        methods: method names, or ``["all"]``.
+        train_root: dataset folder with ``<class>/train/`` clips for the methods that learn
+            from clips (default: ``sets_dir / "clips"``).
+        train_clips: training clips per class.
+        priors: ``{class: name or file}`` for ``priorsep`` (default: the bundled prior named
+            like the class).
+        paper_priors: the same for ``priorsep-paper`` (default: the bundled ``<class>-wavegan``).
+        paper_steps: ``priorsep-paper``'s search steps.
+        dap_steps: Deep Audio Prior's steps (``None``: its own default).
+        config: ``priorsep``'s search configuration (``None``: the ``best`` preset).
+        preset: the name ``config`` came from (for the table's header).
+        seed: the seed of ``priorsep-paper``'s search.
+        limit, slow_limit: mixtures per set, for all methods and for slow ones.
+    """
+
+    sets_dir: Path = DEFAULT_SETS
+    only_sets: list[str] | None = None
+    methods: list[str] = field(default_factory=lambda: ["all"])
+    train_root: Path | None = None
+    train_clips: int = 500
+    priors: dict[str, str] = field(default_factory=dict)
+    paper_priors: dict[str, str] = field(default_factory=dict)
+    paper_steps: int = 1000
+    dap_steps: int | None = None
+    config: object = None
+    preset: str = "best"
+    seed: int = 0
+    limit: int | None = None
+    slow_limit: int | None = 20
+
+
+@dataclass
+class Plan:
+    """What a :class:`BenchmarkSpec` resolves to: the sets, the methods, what was skipped
+    and why, and one line per class on the priors each priorsep method uses."""
+
+    sets: list[Path]
+    methods: list[Method]
+    skipped: list[str]
+    priors_used: dict[str, dict[str, str]]
+    train_root: Path
+
+
+def known_methods() -> list[str]:
+    """Every method name the benchmark runs: the baselines, ``priorsep``, ``priorsep-paper``."""
+    from .baselines import BASELINES
+
+    return list(BASELINES) + ["priorsep", "priorsep-paper"]
+
+
+def plan_benchmark(spec: BenchmarkSpec) -> Plan:
+    """Resolve a :class:`BenchmarkSpec`: find the sets, load the priors, build the methods.
+
+    Raises:
+        ConfigError: no such folder, no sets, an unknown method.
+    """
+    from .data.folder import load_folder
+    from .errors import ConfigError, PriorError
+    from .priors import load_prior
+    from .separate import PRESETS
+
+    sets_dir = Path(spec.sets_dir)
+    if not sets_dir.is_dir():
+        raise ConfigError(f"{sets_dir}: no such folder of mixture sets (give --sets DIR)")
+    sets = sorted(sets_dir.glob("*.json"))
+    if spec.only_sets:
+        sets = [s for s in sets if s.stem in set(spec.only_sets)]
+    if not sets:
+        raise ConfigError(f"{sets_dir}: no mixture manifests (*.json)")
+    known = known_methods()
+    names = known if spec.methods == ["all"] else list(spec.methods)
+    unknown = [m for m in names if m not in known]
+    if unknown:
+        raise ConfigError(f"unknown method(s) {unknown}; choose from {', '.join(known)} or 'all'")
+    train_root = Path(spec.train_root) if spec.train_root else sets_dir / "clips"
+    train_cache: dict[str, Tensor] = {}
+
+    def train(cls: str) -> Tensor:
+        if cls not in train_cache:
+            train_cache[cls] = load_folder(train_root / cls / "train", max_clips=spec.train_clips).clips
+        return train_cache[cls]
+
+    train.describe = f"{train_root.resolve()} (first {spec.train_clips} clips per class)"  # type: ignore[attr-defined]
+    classes = {c for s in sets for c in json.loads(s.read_text())["classes"]}
+
+    def class_priors(given: Mapping[str, str], suffix: str) -> dict:
+        """The priors given per class, else the bundled prior named ``class + suffix``."""
+        found = {cls: load_prior(what) for cls, what in given.items()}
+        for cls in sorted(classes - set(found)):
+            try:
+                found[cls] = load_prior(cls + suffix)
+            except PriorError:
+                pass
+        return found
+
+    methods, skipped, priors_used = [], [], {}
+    for name in names:
+        if name in ("priorsep", "priorsep-paper"):
+            paper = name == "priorsep-paper"
+            priors = class_priors(spec.paper_priors if paper else spec.priors, "-wavegan" if paper else "")
+            if not classes <= set(priors):
+                flag = "--paper-prior" if paper else "--prior"
+                skipped.append(f"{name} (no prior for {', '.join(sorted(classes - set(priors)))}; "
+                               f"give {flag} CLASS=FILE)")
+                continue
+            config = replace(PRESETS["paper"], steps=spec.paper_steps, seed=spec.seed) if paper \
+                else (spec.config or PRESETS["best"])
+            methods.append(priorsep_method(priors, name=name, config=config))
+            priors_used[name] = {cls: prior_summary(p) for cls, p in priors.items()}
+        else:
+            options = {"steps": spec.dap_steps} if name == "dap" and spec.dap_steps else {}
+            methods.append(baseline_method(name, train, **options))
+    return Plan(sets, methods, skipped, priors_used, train_root)
+
+
+def _worker_start() -> None:
+    torch.set_num_threads(1)  # a process per core: threads would only wait for each other
+
+
+def _fill_cache(spec: BenchmarkSpec, sets: list[str], cache: str) -> None:
+    """A worker's share: the named sets of ``spec``, into the shared cache."""
+    plan = plan_benchmark(replace(spec, only_sets=sets))
+    run_benchmark(plan.sets, plan.methods, cache, limit=spec.limit, slow_limit=spec.slow_limit, progress=False)
+
+
+def fill_cache_in_parallel(spec: BenchmarkSpec, sets: Sequence[Path], cache: str | os.PathLike, jobs: int) -> None:
+    """Run ``jobs`` worker processes (one torch thread each) on disjoint groups of
+    ``sets``; they fill the shared per-mixture ``cache``, from which the table is then made.
+    A mixture's result does not depend on which process computed it."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    groups = [[s.stem for s in sets[i::jobs]] for i in range(jobs)]
+    context = multiprocessing.get_context("spawn")  # no fork of a process that already runs torch threads
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_start) as pool:
+        for future in [pool.submit(_fill_cache, spec, group, str(cache)) for group in groups if group]:
+            future.result()  # re-raises a worker's error here
+
+
+def run_planned(spec: BenchmarkSpec, cache: str | os.PathLike, *, jobs: int = 1, progress: bool = False,
+                figure: str | os.PathLike | None = None) -> tuple[Plan, list[Cell]]:
+    """Plan ``spec``, fill the cache (in ``jobs`` processes when there are several sets),
+    and score every row: the one call behind ``priorsep benchmark``."""
+    plan = plan_benchmark(spec)
+    if jobs > 1 and len(plan.sets) > 1:
+        fill_cache_in_parallel(spec, plan.sets, cache, jobs)
+    cells = run_benchmark(plan.sets, plan.methods, cache, limit=spec.limit, slow_limit=spec.slow_limit,
+                          progress=progress, figure=figure)
+    return plan, cells
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def results_header(spec: BenchmarkSpec, plan: Plan, command: str, out: Path, figure: Path) -> str:
+    """The table's header: the command, versions, machine, what each row used."""
+    return "\n".join([
+        "# Benchmark results", "",
+        f"Command: `{command}`  ",
+        f"Versions: {versions()}  ",
+        f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads.  ",
+        f"Sets: {len(plan.sets)} from `{_shown(Path(spec.sets_dir))}`; every cell gives the median (mean) over the "
+        f"mixtures it used (column n): all mixtures{'' if spec.limit is None else f' up to {spec.limit}'} per set, "
+        f"slow methods ({', '.join(m.name for m in plan.methods if m.slow) or 'none here'}) the first "
+        f"{spec.slow_limit}.  ",
+        "† unsupervised: estimates matched to sources by the best permutation (mean SI-SDR). "
+        "`paper-protocol` reproduces the paper's flawed baseline protocol (METHOD.md §5), as coded.  ",
+        f"Training clips for nmf-dict and template: the first {spec.train_clips} per class of "
+        f"`{_shown(plan.train_root)}/<class>/train`.  ",
+        *[f"Priors of {name} ({'paper preset' if name == 'priorsep-paper' else 'search: ' + spec.preset + ' preset'}): "
+          + "; ".join(f"{c}: {d}" for c, d in used.items()) + "  " for name, used in plan.priors_used.items()],
+        *([f"Skipped: {'; '.join(plan.skipped)}"] if plan.skipped else []),
+        "",
+        f"CSV with every statistic: `{out.with_suffix('.csv').name}`; figure: `{figure.name}`.", "",
+    ])
+
+
+def write_results(out: str | os.PathLike, cells: Sequence[Cell], header: str) -> str:
+    """Write the markdown table to ``out`` and the CSV beside it (each atomically);
+    returns the markdown."""
+    from .fsutil import write_text
+
+    out = Path(out)
+    text = markdown(cells, header)
+    write_csv(cells, out.with_suffix(".csv"))
+    write_text(out, text)
+    return text
+
+
 # --- reporting --------------------------------------------------------------------------
 
 
@@ -263,8 +468,10 @@ def _fmt(x: float) -> str:
 
 def write_csv(cells: Sequence[Cell], path: str | os.PathLike) -> Path:
     """One line per (set, row, class, statistic) with every metric and seconds per mixture."""
+    from .fsutil import atomic_write
+
     path = Path(path)
-    with open(path, "w", newline="") as f:
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["set", "method", "class", "statistic", "n", *METRIC_KEYS, "seconds_per_mixture", "permuted"])
         for c in cells:
@@ -308,5 +515,6 @@ def versions() -> str:
     return ", ".join(found) + f"; Python {platform.python_version()}; {_dt.date.today().isoformat()}"
 
 
-__all__ = ["DEFAULT_SETS", "Method", "Cell", "baseline_method", "priorsep_method", "prior_summary", "run_benchmark",
-           "write_csv", "markdown", "versions", "__version__"]
+__all__ = ["DEFAULT_SETS", "Method", "Cell", "BenchmarkSpec", "Plan", "baseline_method", "priorsep_method",
+           "prior_summary", "run_benchmark", "plan_benchmark", "run_planned", "fill_cache_in_parallel",
+           "known_methods", "results_header", "write_results", "write_csv", "markdown", "versions", "__version__"]

@@ -55,7 +55,7 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` atomically; returns the path."""
     path = Path(path)
     with atomic_write(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
     return path
 
 
@@ -89,13 +89,12 @@ class StagedDir:
         self.out = Path(out)
         if self.out.exists() and not self.out.is_dir():
             raise AudioError(f"{self.out}: exists and is not a folder")
-
-    def __enter__(self) -> Path:
-        from .errors import AudioError
-
         parent = self.out.resolve().parent
         if not parent.is_dir():
             raise AudioError(f"{self.out}: its parent folder {parent} does not exist")
+
+    def __enter__(self) -> Path:
+        parent = self.out.resolve().parent
         self.stage = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.out.name}.partial-"))
         return self.stage
 

@@ -21,8 +21,9 @@ would give). METHOD.md §6 reports priors that did not beat the latter.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -125,3 +126,62 @@ def report_table(projections: Mapping[str, Projection]) -> str:
             cells = " | ".join("n/a" if np.isnan(med[k]) else f"{med[k]:.2f}" for k in SCORES)
             lines.append(f"| {label} | {proj.clips.shape[0]} | {row} | {cells} |")
     return "\n".join(lines)
+
+
+def margins(projections: Mapping[str, Projection]) -> dict[str, dict[str, float]]:
+    """Own class minus each other set: the first set's median projection scores minus
+    each later set's, ``{label: {score: dB}}``. A prior that knows its class has clearly
+    positive margins."""
+    medians = {label: proj.medians()["projection"] for label, proj in projections.items()}
+    own = next(iter(medians.values()))
+    return {label: {k: own[k] - m[k] for k in own} for label, m in list(medians.items())[1:]}
+
+
+def write_report(out: str | os.PathLike, prior: Prior, projections: Mapping[str, Projection],
+                 folders: Sequence[str], settings: dict, *, seed: int = 0, extra: dict | None = None) -> str:
+    """Write a prior report to the folder ``out`` (staged, whole or not at all):
+    ``report.md`` (the table), ``report.json`` (medians, per-clip scores, margins,
+    settings), ``samples.png`` (8 prior samples from seeded latents) and
+    ``projections.png`` (two clips per set and their projections).
+
+    Args:
+        projections: :func:`prior_report`'s result; the first set is the prior's own class.
+        folders: where each set's clips came from, in the same order.
+        settings: the report's settings, recorded as given.
+        extra: more top-level fields for ``report.json``.
+    Returns:
+        the markdown table.
+    """
+    from .fsutil import StagedDir, write_text
+    from .plots import spectrogram_grid
+    from .separate.outputs import to_json
+
+    table = report_table(projections)
+    gaps = margins(projections)
+    with StagedDir(out) as stage:
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            samples = prior.generate(torch.rand(8, prior.latent_dim, generator=gen) * 2 - 1).float()
+        spectrogram_grid([(f"sample {i}", x) for i, x in enumerate(samples)], prior.sample_rate,
+                         stage / "samples.png", title=f"{prior.name}: prior samples")
+        panels = []
+        for label, proj in projections.items():
+            for j in range(min(2, proj.clips.shape[0])):
+                panels += [(f"{label[:24]} clip {j}", proj.clips[j]), (f"projection {j}", proj.generated[j])]
+        spectrogram_grid(panels, prior.sample_rate, stage / "projections.png", cols=4,
+                         title=f"{prior.name}: held-out clips and their projections ({settings.get('preset')} preset)")
+        report = {
+            **(extra or {}),
+            "prior_name": prior.name,
+            "prior_metadata": getattr(prior, "metadata", {}),
+            "settings": settings,
+            "sets": {label: {"folder": folder, "clips": int(proj.clips.shape[0]), "median": proj.medians(),
+                             "seconds": round(proj.seconds, 2),
+                             "per_clip": {row: {k: v.tolist() for k, v in sc.items()}
+                                          for row, sc in proj.scores.items()}}
+                     for (label, proj), folder in zip(projections.items(), folders)},
+            "own_minus_other": gaps,
+        }
+        write_text(stage / "report.json", to_json(report) + "\n")
+        write_text(stage / "report.md", table + "\n")
+    return table

@@ -24,12 +24,11 @@ Atomicity: a class is built in a hidden staging folder beside ``OUT/<class>`` an
 into place when complete (manifest written last), so an interrupted build never leaves
 a manifest describing clips that are not there.
 
-Run as ``python -m priorsep.data.build all --out DIR`` (see :func:`main`).
+Run as ``priorsep data build all --out DIR`` (:mod:`priorsep.cli.data`).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib
 import importlib.metadata
@@ -38,7 +37,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -395,7 +393,7 @@ def build_class(
                 "sha256_of": "the clip's int16 PCM samples, little-endian",
             },
             "build": {
-                "command": f"python -m priorsep.data.build {cls} --out OUT --n-train {counts['train']} "
+                "command": f"priorsep data build {cls} --out OUT --n-train {counts['train']} "
                 f"--n-test {counts['test']} --seed {seed}",
                 "seed": seed,
                 "n_train": counts["train"],
@@ -498,40 +496,3 @@ def verify(out: str | os.PathLike, cls: str) -> list[str]:
         if rel not in listed:
             problems.append(f"{rel}: not in the manifest")
     return problems
-
-
-# --- command line -------------------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m priorsep.data.build {all|digits|drums|piano ...} --out DIR``."""
-    p = argparse.ArgumentParser(prog="python -m priorsep.data.build", description=__doc__.split("\n\n")[0])
-    p.add_argument("classes", nargs="+", choices=("all",) + CLASSES, help="classes to build, or all")
-    p.add_argument("--out", required=True, help="output folder (OUT/<class>/...)")
-    p.add_argument(
-        "--n-train", type=int, default=None, help=f"train clips per class (default {DEFAULT_COUNTS['train']})"
-    )
-    p.add_argument("--n-test", type=int, default=None, help=f"test clips per class (default {DEFAULT_COUNTS['test']})")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--verify", action="store_true", help="only re-hash existing clips against their manifests")
-    args = p.parse_args(argv)
-    classes = list(CLASSES) if "all" in args.classes else args.classes
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # clean up staging on kill
-    try:
-        if args.verify:
-            problems = {cls: verify(args.out, cls) for cls in classes}
-            print(json.dumps({cls: {"problems": len(v), "first": v[:5]} for cls, v in problems.items()}, indent=1))
-            return 1 if any(problems.values()) else 0
-        summary = build(
-            classes, args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed, progress=not args.quiet
-        )
-    except DataBuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(summary, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

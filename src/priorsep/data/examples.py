@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from ..audio import read_audio
+from ..errors import DataError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -24,7 +25,7 @@ def load_example(name: str = "digits_drums") -> tuple[list[str], Tensor, Tensor,
     (which sum to the mixture) and the sample rate."""
     folder = EXAMPLES / name
     if not (folder / "example.json").is_file():
-        raise ValueError(f"no bundled example {name!r}; bundled: {', '.join(example_names())}")
+        raise DataError(f"no bundled example {name!r}; bundled: {', '.join(example_names())}")
     info = json.loads((folder / "example.json").read_text())
     classes = [s["class"] for s in info["sources"]]
     mixture = read_audio(folder / "mixture.wav")

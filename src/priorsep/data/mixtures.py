@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from ..audio import AudioError
+from ..errors import DataError
 from ..fsutil import write_text
 
 GAINS = ("paper", "random")
@@ -81,11 +82,11 @@ def make_mixture_set(
         ValueError: fewer than two classes, repeated classes, ``n < 1`` or unknown gains.
     """
     if len(classes) < 2 or len(set(classes)) != len(classes):
-        raise ValueError(f"a mixture needs two or more different classes; got {list(classes)}")
+        raise DataError(f"a mixture needs two or more different classes; got {list(classes)}")
     if gains not in GAINS:
-        raise ValueError(f"gains must be one of {GAINS}; got {gains!r}")
+        raise DataError(f"gains must be one of {GAINS}; got {gains!r}")
     if n < 1:
-        raise ValueError(f"n must be >= 1; got {n}")
+        raise DataError(f"n must be >= 1; got {n}")
     root = Path(root)
     pools = {c: list_clips(root, c, split) for c in classes}
     rng = np.random.default_rng([seed, len(classes), 0 if gains == "paper" else 1])

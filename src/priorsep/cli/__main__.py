@@ -1,0 +1,7 @@
+"""``python -m priorsep.cli``: the ``priorsep`` command."""
+
+import sys
+
+from .main import main
+
+sys.exit(main())

@@ -1,0 +1,59 @@
+"""``priorsep train``: train a prior on a folder of clips (:func:`priorsep.training.train_prior`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .common import positive_int
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a WaveGAN prior on a folder of isolated clips of one class")
+    p.add_argument("data", help="folder of audio clips or recordings, any layout, any rate")
+    p.add_argument("--name", required=True, help="the source class, e.g. digits (names the output files)")
+    p.add_argument("--out", required=True, help="the saved prior to write (.safetensors)")
+    p.add_argument("--d", "--model-size", dest="d", type=positive_int, default=64,
+                   help="model size (paper: 64); under torchrun write --model-size, since torchrun "
+                        "reads --d as an ambiguous abbreviation of its own options")
+    p.add_argument("--family", choices=("wavegan", "specvae"), default="wavegan",
+                   help="wavegan: the paper's waveform GAN (default); specvae: a clip-level VAE on "
+                        "log-magnitude spectrograms with an encoder, trained by reconstruction")
+    p.add_argument("--recipe", choices=("paper", "fast", "vae"),
+                   help="wavegan: paper (WGAN-GP, 5 critic steps, batch 64) or fast (non-saturating + lazy R1, "
+                        "batch 16, the default); specvae: vae")
+    p.add_argument("--upsample", choices=("transpose", "nearest"), default="transpose",
+                   help="wavegan generator: transposed convolutions (paper) or nearest-neighbour upsampling "
+                        "plus convolution (no checkerboard artefacts)")
+    p.add_argument("--channels", type=positive_int, default=160, help="specvae: hidden width (default 160)")
+    p.add_argument("--latent-dim", type=positive_int, default=64, help="specvae: latent size (default 64)")
+    p.add_argument("--batch", type=positive_int, help="override the recipe's batch size")
+    length = p.add_mutually_exclusive_group(required=True)
+    length.add_argument("--steps", type=positive_int, help="train until this many generator steps in all")
+    length.add_argument("--minutes", type=float, help="train for this many minutes of wall time")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.add_argument("--run-dir", help="checkpoints, samples and log.csv (default: OUT.run)")
+    p.add_argument("--checkpoint-minutes", type=float, default=10.0, help="checkpoint interval (default 10)")
+    p.add_argument("--keep", type=positive_int, default=3, help="checkpoints to keep (default 3)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (slow on CPUs without bf16 units)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..training import train_prior
+
+    model = {"d": args.d, "upsample": args.upsample} if args.family == "wavegan" else \
+        {"channels": args.channels, "latent_dim": args.latent_dim}
+    trainer = train_prior(args.data, args.out, name=args.name, family=args.family, recipe=args.recipe,
+                          steps=args.steps, minutes=args.minutes, run_dir=args.run_dir, resume=args.resume,
+                          checkpoint_minutes=args.checkpoint_minutes, keep=args.keep, device=args.device,
+                          bf16=args.bf16, seed=args.seed, batch=args.batch, model=model, command=args.command_line,
+                          progress=sys.stderr.isatty(), say=lambda text: print(text, file=sys.stderr))
+    if trainer.rank == 0:
+        size = f"d={args.d}, {trainer.recipe.name} recipe" if args.family == "wavegan" else \
+            f"specvae C={args.channels} D={args.latent_dim}"
+        print(f"wrote {args.out} ({trainer.name}, {size}, step {trainer.step}, {trainer.seconds / 60:.1f} min); "
+              f"checkpoints and samples in {trainer.run_dir}")
+    return 0
