@@ -11,7 +11,7 @@ Candidates (all Adam 1e-4, betas 0.5/0.9):
   * ``ns-r1/16``: the same with R1 every 16 steps
   * ``hinge-r1/4``: hinge loss, 1 critic step, lazy R1 every 4 steps, batch 16
   * ``wgan-gp/1``: WGAN-GP (penalty 10) with 1 critic step, batch 16
-  * ``paper``: WGAN-GP with 5 critic steps, batch 64 (METHOD.md §2), for reference
+  * ``paper``: WGAN-GP with 5 critic steps, batch 64 (docs/method.md §2), for reference
 
 Writes/replaces the section between ``<!-- gan_objectives:start -->`` and
 ``<!-- gan_objectives:end -->`` in ``--out`` (default benchmarks/README.md).

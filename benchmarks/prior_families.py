@@ -3,7 +3,7 @@
 For every prior file given, ``priorsep.report.prior_report`` projects ``--n`` seeded
 held-out clips of the prior's own class and of every other class (from
 ``<clips>/<class>/test``) onto it, with the separator's settings of ``--preset`` (``best``:
-magnitude fit from the encoder, 300 steps; ``paper``: METHOD.md §3's losses from z = 0),
+magnitude fit from the encoder, 300 steps; ``paper``: docs/method.md §3's losses from z = 0),
 and reports median projection spectral SNR per set, the gap own minus the best-fitting
 other class (issue 6 asks for at least 3 dB), and the "other clip" reference (another
 clip of the own class used as the fit).
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "## Prior reports: own class against the other classes (`benchmarks/prior_families.py`)",
         "",
         f"`n` seeded held-out clips per class (`{args.clips}`) projected onto each prior alone with the "
-        "separator's settings (`preset`); median spectral SNR of the fit in dB (METHOD.md §4). `gap` is own "
+        "separator's settings (`preset`); median spectral SNR of the fit in dB (docs/method.md §4). `gap` is own "
         "minus the best-fitting other class: a prior that knows its class fits its own clips better. "
         "`other clip` is another clip of the own class used as the fit, the score of knowing only the class.",
         "",

@@ -1,4 +1,4 @@
-"""Speed of the latent search (METHOD.md §3): seconds per mixture on this machine.
+"""Speed of the latent search (docs/method.md §3): seconds per mixture on this machine.
 
 Measures ``Separator.separate(...).seconds`` for K = 2 randomly initialised WaveGAN
 priors (two independently seeded generators) at several model sizes d, batch sizes and
@@ -116,7 +116,7 @@ def command_line() -> str:
 
 def make_mixtures(batch: int) -> torch.Tensor:
     """``[B, 16384]``: a decaying noise burst plus a decaying harmonic tone, each
-    peak-normalised, summed (the mixing model of METHOD.md §3). Uses the global RNG."""
+    peak-normalised, summed (the mixing model of docs/method.md §3). Uses the global RNG."""
     t = torch.arange(LENGTH) / SR
     noise = torch.randn(batch, LENGTH) * torch.exp(-t / (0.05 + 0.3 * torch.rand(batch, 1)))
     f0 = 150 * 4 ** torch.rand(batch, 1, 1)  # 150..600 Hz

@@ -1,4 +1,4 @@
-"""Tests for priorsep.baselines: the comparison methods of METHOD.md §5-§6.
+"""Tests for priorsep.baselines: the comparison methods of docs/method.md §5-§6.
 
 Every method separates mixtures of a harmonic tone and a noise burst drawn from the
 built-in priors; scores are SI-SDR, per mixture the mean over the two sources (best

@@ -1,7 +1,7 @@
-"""Tests for priorsep.losses against an independent float64 numpy reference (METHOD.md §3).
+"""Tests for priorsep.losses against an independent float64 numpy reference (docs/method.md §3).
 
 Everything in the "reference" section below is written from the formulas in
-METHOD.md §3 only; it calls no priorsep helper, so a shared mistake cannot hide.
+docs/method.md §3 only; it calls no priorsep helper, so a shared mistake cannot hide.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests for priorsep.metrics (METHOD.md section 4)."""
+"""Tests for priorsep.metrics (docs/method.md section 4)."""
 
 from __future__ import annotations
 

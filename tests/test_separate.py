@@ -14,7 +14,7 @@ from priorsep.separate import PRESETS, SearchConfig
 
 
 def paper(priors, **overrides):
-    """The paper's search (METHOD.md §3) with some settings changed."""
+    """The paper's search (docs/method.md §3) with some settings changed."""
     return Separator(priors, "paper", **overrides)
 
 
@@ -25,7 +25,7 @@ def priors(tone_burst):
 
 @pytest.mark.slow
 def test_separates_tone_and_burst_mixtures(priors):
-    """METHOD.md §3 on sources drawn from the built-in priors: the mixture-consistent
+    """docs/method.md §3 on sources drawn from the built-in priors: the mixture-consistent
     estimates must recover the waveforms, the generated ones at least the magnitudes, and
     both clearly better than the starting point (z = 0, no search)."""
     mixtures, sources = prior_mixtures(priors, 6, seed=0)

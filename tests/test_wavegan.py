@@ -1,4 +1,4 @@
-"""Tests for priorsep.priors.wavegan (METHOD.md section 2)."""
+"""Tests for priorsep.priors.wavegan (docs/method.md section 2)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def test_param_counts_d64():
 
 
 def _closed_form_counts(d, zdim=100, k=25):
-    """Parameter counts of METHOD.md §2's generator and critic, from their layer sizes."""
+    """Parameter counts of docs/method.md §2's generator and critic, from their layer sizes."""
     g_chans = [16 * d, 8 * d, 4 * d, 2 * d, d, 1]
     g = zdim * 256 * d + 256 * d  # dense 100 -> 16 * 16d, with bias
     g += sum(a * b * k + b for a, b in zip(g_chans[:-1], g_chans[1:]))

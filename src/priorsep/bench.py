@@ -436,7 +436,7 @@ def results_header(spec: BenchmarkSpec, plan: Plan, command: str, out: Path, fig
         f"slow methods ({', '.join(m.name for m in plan.methods if m.slow) or 'none here'}) the first "
         f"{spec.slow_limit}.  ",
         "† unsupervised: estimates matched to sources by the best permutation (mean SI-SDR). "
-        "`paper-protocol` reproduces the paper's flawed baseline protocol (METHOD.md §5), as coded.  ",
+        "`paper-protocol` reproduces the paper's flawed baseline protocol (docs/method.md §5), as coded.  ",
         f"Training clips for nmf-dict and template: the first {spec.train_clips} per class of "
         f"`{_shown(plan.train_root)}/<class>/train`.  ",
         *[f"Priors of {name} ({'paper preset' if name == 'priorsep-paper' else 'search: ' + spec.preset + ' preset'}): "

@@ -1,4 +1,4 @@
-"""The clip format every bundled prior, dataset and benchmark set uses (METHOD.md §1)."""
+"""The clip format every bundled prior, dataset and benchmark set uses (docs/method.md §1)."""
 
 #: sample rate of every clip, in Hz
 SAMPLE_RATE = 16000

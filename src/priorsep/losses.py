@@ -1,9 +1,9 @@
 """The separation objective of Narayanaswamy et al. (Interspeech 2020, arXiv 2005.13769).
 
-Exactly METHOD.md §3. Every loss returns one value per mixture, ``[B]``; reduce outside.
+Exactly docs/method.md §3. Every loss returns one value per mixture, ``[B]``; reduce outside.
 Everything that the authors' public code computed over the whole batch (the exclusion
 loss's alpha, its sum over the batch) is computed per mixture here, so a mixture's loss
-never depends on which other mixtures share its batch (METHOD.md §3, departure 1).
+never depends on which other mixtures share its batch (docs/method.md §3, departure 1).
 
 Spectrograms are ``[B, bins, frames]`` (see :mod:`priorsep.spectral`): the last axis is
 time, the one before it frequency.
@@ -25,7 +25,7 @@ _TINY = 1e-12
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of the total loss; the defaults are the paper's (METHOD.md §3)."""
+    """Weights of the total loss; the defaults are the paper's (docs/method.md §3)."""
 
     mc: float = 0.1
     ms: float = 0.3
@@ -77,7 +77,7 @@ def frequency_consistency(mag_mix: Tensor, mag_hat: Tensor, eps: float = 1e-6) -
 
     On linear magnitudes ``[B, bins, frames]``: the inner sums run over frequency (bins),
     one ratio per frame, summed over frames. The public code adds eps once per bin;
-    per frame, as here, the difference is negligible (METHOD.md §3). One-sided: bounded
+    per frame, as here, the difference is negligible (docs/method.md §3). One-sided: bounded
     only because the generated sources are peak-normalised.
 
     Returns:
@@ -152,7 +152,7 @@ def losses_from_spectra(
 def separation_losses(
     mixture: Tensor, sources: Tensor, weights: LossWeights | dict | None = None
 ) -> dict[str, Tensor]:
-    """The paper's separation objective (METHOD.md §3), one value per mixture.
+    """The paper's separation objective (docs/method.md §3), one value per mixture.
 
     total = 0.1 L_mc + 0.3 L_ms + 0.8 L_fc + 0.4 L_sd (weights configurable).
 

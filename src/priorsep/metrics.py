@@ -1,4 +1,4 @@
-"""Separation quality metrics (METHOD.md section 4).
+"""Separation quality metrics (docs/method.md section 4).
 
 Every estimated source is scored against its own true source (estimate ``k``
 against source ``k``; no permutation search):
@@ -57,11 +57,11 @@ METRIC_KEYS = ("si_sdr", "sdr", "sir", "spectral_snr", "envelope_distance")
 #: It bounds them to about +-120 dB (``10 log10(1 / 1e-12)``) instead of +-inf.
 _REL_EPS = 1e-12
 
-#: STFT parameters of the spectral SNR (METHOD.md section 4).
+#: STFT parameters of the spectral SNR (docs/method.md section 4).
 N_FFT = 256
 HOP = 128
 
-#: Length of the BSS Eval distortion filters (METHOD.md section 4).
+#: Length of the BSS Eval distortion filters (docs/method.md section 4).
 BSS_FILTERS_LEN = 512
 
 
@@ -182,7 +182,7 @@ def stft_magnitude(x: Any, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
 
 
 def spectral_snr(reference: Any, estimate: Any) -> float:
-    """Magnitude-spectrogram SNR in dB (METHOD.md section 4).
+    """Magnitude-spectrogram SNR in dB (docs/method.md section 4).
 
     ``10 log10(sum |S|^2 / sum (|S| - |S_hat|)^2)`` with ``|S|`` from
     :func:`stft_magnitude` (n_fft 256, hop 128, periodic Hann, centred with
@@ -316,7 +316,7 @@ def bss_eval(references: Any, estimates: Any) -> tuple[np.ndarray, np.ndarray, n
 # per-mixture evaluation and aggregation
 # --------------------------------------------------------------------------- #
 def evaluate(references: Any, estimates: Any) -> list[dict[str, float]]:
-    """All METHOD.md section 4 metrics for one mixture.
+    """All docs/method.md section 4 metrics for one mixture.
 
     Args:
         references: true sources, shape ``[K, T]`` (numpy or torch).

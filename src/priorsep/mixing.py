@@ -1,7 +1,7 @@
 """The mixing model of the method: each source divided by its own peak, then summed.
 
 A mixture of K sources ``[B, K, T]`` is ``peak_normalise(sources).sum(dim=1)`` ``[B, T]``
-(METHOD.md §3): unit weights after peak normalisation, so no source is louder than
+(docs/method.md §3): unit weights after peak normalisation, so no source is louder than
 another by construction. The data layer (seeded mixtures drawn from priors) and the
 search share this one definition.
 

@@ -3,9 +3,9 @@
 A prior can only separate what it can generate. The report searches the prior's latent
 space for each held-out clip alone (K = 1, with the separator's objective and starting
 point: by default the ``best`` preset's magnitude fit from the prior's encoder; with
-``preset="paper"`` the losses of METHOD.md §3, where the source-dissimilarity term
+``preset="paper"`` the losses of docs/method.md §3, where the source-dissimilarity term
 vanishes) and scores the fit against the clip it should reproduce, by spectral SNR
-(METHOD.md §4) and SI-SDR. A prior that represents its class fits clips of that class
+(docs/method.md §4) and SI-SDR. A prior that represents its class fits clips of that class
 clearly better than clips of another class.
 
 The fit is the separator's ``generated`` output: under the magnitude objective a
@@ -16,7 +16,7 @@ spectral SNR is).
 Two references put the figures in scale: ``start``, the same scores for the search's
 starting point before any step, and ``other clip``, the scores of another random clip
 of the same set used as the estimate (what "fitting" a clip by knowing only its class
-would give). METHOD.md §6 reports priors that did not beat the latter.
+would give). docs/method.md §6 reports priors that did not beat the latter.
 """
 
 from __future__ import annotations

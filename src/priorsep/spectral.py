@@ -1,6 +1,6 @@
 """Spectral front end shared by the losses, the masks and the plots.
 
-The separation losses (METHOD.md §3) all read one STFT: a periodic Hann window of 256,
+The separation losses (docs/method.md §3) all read one STFT: a periodic Hann window of 256,
 FFT 256, hop 128, no centring and no padding, so a 16384-sample clip gives 129 bins x
 127 frames. Every spectrogram in priorsep is laid out ``[..., bins, frames]`` (torch's
 layout): the losses' STFT here, the invertible one, the masks, the baselines and the
@@ -41,7 +41,7 @@ def _torch_stft(x: Tensor, n_fft: int, hop: int, center: bool) -> Tensor:
 
 
 def stft(x: Tensor, n_fft: int = N_FFT, hop: int = HOP) -> Tensor:
-    """The losses' STFT: periodic Hann, no centring, no padding (METHOD.md §3).
+    """The losses' STFT: periodic Hann, no centring, no padding (docs/method.md §3).
 
     Args:
         x: waveforms ``[..., T]``.
@@ -110,7 +110,7 @@ def ratio_masks(magnitudes: Tensor, eps: float = 1e-8) -> Tensor:
     """Soft masks that sum to one over sources: ``M_k = |Y_k| / sum_j |Y_j|``.
 
     Magnitude ratios separated better than power ratios in our measurements
-    (METHOD.md §6). Where every source is silent the mask is ``1 / K``.
+    (docs/method.md §6). Where every source is silent the mask is ``1 / K``.
 
     Args:
         magnitudes: ``[B, K, bins, frames]`` non-negative.

@@ -1,4 +1,4 @@
-"""Comparison methods for the benchmark (METHOD.md §5 and §6).
+"""Comparison methods for the benchmark (docs/method.md §5 and §6).
 
 Every baseline separates one single-channel mixture ``[T]`` into K estimates ``[K, T]``
 (float32, finite) through the same small interface, :class:`Baseline`::

@@ -1,4 +1,4 @@
-"""Deep Audio Prior (Tian, Xu & Li 2019, arXiv 1912.10292), per METHOD.md §5.
+"""Deep Audio Prior (Tian, Xu & Li 2019, arXiv 1912.10292), per docs/method.md §5.
 
 No training data: 2K randomly initialised small U-Nets are fitted to one mixture's
 magnitude spectrogram. K "sound" nets map fixed noise to source magnitudes ``S_i``

@@ -1,4 +1,4 @@
-"""Baselines that learn from per-class training clips (METHOD.md §6): dictionary NMF and
+"""Baselines that learn from per-class training clips (docs/method.md §6): dictionary NMF and
 the class-average template mask. Both are ordered: estimate k is the k-th class of
 :meth:`fit`'s mapping.
 
@@ -98,7 +98,7 @@ class DictionaryNMF(Baseline):
 
 class TemplateMask(Baseline):
     """No model, no search: fixed ratio masks from each class's average magnitude
-    spectrogram over its training clips (METHOD.md §6, "fixed class-average spectrogram
+    spectrogram over its training clips (docs/method.md §6, "fixed class-average spectrogram
     mask"): ``M_k = A_k / sum_j A_j``, the same for every mixture.
 
     ``form="clip"`` (default) keeps time: ``A_k`` = mean over clips of ``|STFT|``,

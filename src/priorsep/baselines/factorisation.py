@@ -1,4 +1,4 @@
-"""Unsupervised decompositions of one mixture's magnitude spectrogram (METHOD.md §5).
+"""Unsupervised decompositions of one mixture's magnitude spectrogram (docs/method.md §5).
 
 NMF, FastICA, PCA and KernelPCA (scikit-learn) as they can actually separate a
 single-channel mixture: each factorises the mixture's magnitude spectrogram

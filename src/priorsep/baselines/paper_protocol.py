@@ -1,7 +1,7 @@
 """REPRODUCTION OF A FLAWED PROTOCOL: the paper's public baseline code, as coded.
 
 Not a separation method. It exists so that the numbers the paper reported for FastICA,
-PCA, KernelPCA and NMF can be reproduced and explained (METHOD.md §5); the working
+PCA, KernelPCA and NMF can be reproduced and explained (docs/method.md §5); the working
 versions of those methods are in :mod:`priorsep.baselines.factorisation`.
 
 What the authors' ``run_baselines_twosourcesep.py`` (github.com/vivsivaraman/

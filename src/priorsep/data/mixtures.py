@@ -6,7 +6,7 @@ writes, or any folder of 16 kHz mono clips laid out the same way). A mixture dra
 clip per class, uniformly and independently, from a seeded generator, and sums the
 scaled clips:
 
-- ``paper`` gains (METHOD.md §3): every source peak-normalised, unit weights;
+- ``paper`` gains (docs/method.md §3): every source peak-normalised, unit weights;
 - ``random`` gains: every source peak-normalised, then scaled by a gain drawn uniformly
   in ``[-RANDOM_DB, 0]`` dB, so the classes' levels differ from mixture to mixture.
 

@@ -1,4 +1,4 @@
-"""Seeded mixtures whose sources are drawn from priors (METHOD.md §3's mixing model,
+"""Seeded mixtures whose sources are drawn from priors (docs/method.md §3's mixing model,
 :mod:`priorsep.mixing`).
 
 Each source is G_k(z_k) for z_k ~ U(-1, 1)^D_k, peak-normalised; the mixture is their

@@ -2,7 +2,7 @@
 
 They serve the tests and the demo: their sources are known exactly, so a separation of
 their mixtures can be scored against the truth, and their latent spaces are small
-enough that the latent search of METHOD.md §3 finds them in a few hundred steps.
+enough that the latent search of docs/method.md §3 finds them in a few hundred steps.
 Both map z in [-1, 1]^D smoothly to a waveform ``[B, length]``.
 """
 

@@ -3,7 +3,7 @@
 Kingma and Welling, "Auto-Encoding Variational Bayes", ICLR 2014 (arXiv:1312.6114),
 applied to whole clips: the input is ``log(1 + |X|)`` of a 16384-sample clip under a
 centred STFT (periodic Hann 1024, hop 256: 513 bins x 65 frames), treated as a
-513-channel sequence over time. METHOD.md §6 measured this family beating a GAN prior
+513-channel sequence over time. docs/method.md §6 measured this family beating a GAN prior
 on our CPU: it is trained by reconstruction, so its decoder covers its training clips by
 construction, and its encoder gives the search a starting point.
 

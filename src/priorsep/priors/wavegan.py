@@ -1,7 +1,7 @@
 """WaveGAN generator / discriminator and a generator-backed source prior.
 
 Architecture after Donahue, McAuley, Puckette, "Adversarial Audio Synthesis",
-ICLR 2019 (arXiv:1802.04208), as specified in METHOD.md section 2:
+ICLR 2019 (arXiv:1802.04208), as specified in docs/method.md section 2:
 
 * Generator: dense ``latent_dim -> 16*16d``, reshape to ``[16d, 16]``, ReLU, then five
   ``ConvTranspose1d`` (kernel 25, stride 4) taking channels ``16d->8d->4d->2d->d->1`` and
@@ -138,7 +138,7 @@ class WaveGANPrior(nn.Module):
     """A trained WaveGAN generator used as a source prior: ``generate(z) -> [B, 16384]``.
 
     Its latents are uniform on ``[-1, 1]^latent_dim`` in training, so the search's box is
-    the same (METHOD.md §3).
+    the same (docs/method.md §3).
     """
 
     latent_bound = 1.0

@@ -38,7 +38,7 @@ def _whole(name: str, value: Any, minimum: int) -> None:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """The settings of one latent search (METHOD.md §3 and our departures from it).
+    """The settings of one latent search (docs/method.md §3 and our departures from it).
 
     Attributes:
         objective: what the search fits: ``"magnitude"`` (the default) or ``"paper"``
@@ -105,7 +105,7 @@ class SearchConfig:
             raise ConfigError(str(exc)) from None
 
 
-#: named configurations: ``paper`` is METHOD.md §3 exactly; ``best`` (the defaults) is the
+#: named configurations: ``paper`` is docs/method.md §3 exactly; ``best`` (the defaults) is the
 #: measured best (benchmarks/PRIORS.md)
 PRESETS: dict[str, SearchConfig] = {
     "paper": SearchConfig(objective="paper", start="zero", steps=1000, lr=0.05, bound=1.0, restarts=1,

@@ -14,7 +14,7 @@ owns everything that depends on *what* is fitted:
 
 Two objectives ship:
 
-- ``"paper"`` (:class:`PaperObjective`): the paper's four losses (METHOD.md §3) on the
+- ``"paper"`` (:class:`PaperObjective`): the paper's four losses (docs/method.md §3) on the
   peak-normalised generated waveforms; needs waveform priors.
 - ``"magnitude"`` (:class:`MagnitudeObjective`, the default): fit the sum of the sources'
   STFT magnitudes, each with a free gain, to the mixture's, by the mean squared error of
@@ -117,7 +117,7 @@ class Objective:
 
 @register_objective("paper")
 class PaperObjective(Objective):
-    """The paper's losses, ``L = 0.1 L_mc + 0.3 L_ms + 0.8 L_fc + 0.4 L_sd`` (METHOD.md §3),
+    """The paper's losses, ``L = 0.1 L_mc + 0.3 L_ms + 0.8 L_fc + 0.4 L_sd`` (docs/method.md §3),
     on the peak-normalised generated sources; the output is the generated sources, and
     magnitude-ratio masks from them on the mixture's STFT."""
 

@@ -1,10 +1,10 @@
-"""The latent search over K priors: :class:`Separator` (METHOD.md §3 and our departures).
+"""The latent search over K priors: :class:`Separator` (docs/method.md §3 and our departures).
 
 For each mixture, find z_1..z_K in the priors' boxes so that the sources they generate
 explain the mixture under an objective (:mod:`priorsep.separate.objectives`). One loop
 serves every objective: starting latents (zero, the priors' encoders, seeded draws),
 Adam, projection onto the box after every step ("projected gradient descent"; the public
-code's projection never took effect, METHOD.md §3 departure 2), the loss history (kept on
+code's projection never took effect, docs/method.md §3 departure 2), the loss history (kept on
 the device, copied once at the end), restarts and the choice of the best restart per
 window. Inputs longer than the priors are cut into overlapping windows
 (:mod:`priorsep.separate.windows`).
@@ -139,7 +139,7 @@ def _mixture_seed(seed: int, window: Tensor) -> int:
 
 
 class Separator:
-    """Separate mixtures by joint latent search over K priors (METHOD.md §3).
+    """Separate mixtures by joint latent search over K priors (docs/method.md §3).
 
     Args:
         priors: K priors (at least ``min_priors``) with one sample rate and one length.

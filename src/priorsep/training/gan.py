@@ -2,7 +2,7 @@
 
 Two recipes:
 
-- ``paper``: METHOD.md §2 / Donahue et al. 2019: WGAN-GP (gradient penalty 10 on random
+- ``paper``: docs/method.md §2 / Donahue et al. 2019: WGAN-GP (gradient penalty 10 on random
   interpolates), Adam lr 1e-4, betas (0.5, 0.9), 5 critic updates per generator update,
   batch 64.
 - ``fast``: a cheaper GAN objective for CPUs: the non-saturating loss with one critic

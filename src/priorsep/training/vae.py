@@ -9,7 +9,7 @@ search starts from the encoder, not from prior samples.
 
 Augmentation: each clip is shifted in time by a seeded random whole number of frames
 (zero-filled, ``log(1 + 0) = 0`` is silence), so the prior sees onsets at positions its
-training set never had (METHOD.md §6: a clip-level prior does not handle shifts it never
+training set never had (docs/method.md §6: a clip-level prior does not handle shifts it never
 saw).
 
 The run folder, checkpoints, resume and export are :class:`~priorsep.training.loop.TrainingLoop`'s.
