@@ -8,6 +8,8 @@ import pytest
 from priorsep import bench
 from priorsep.cli import main
 
+pytestmark = pytest.mark.slow  # the module runs a small benchmark (about a minute)
+
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):

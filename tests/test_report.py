@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
@@ -27,6 +28,7 @@ def test_a_clip_the_prior_makes_at_the_start_is_reproduced_exactly():
     assert proj.scores["projection"]["spectral_snr"][1] < 30  # a different burst is not at the start
 
 
+@pytest.mark.slow
 def test_a_prior_fits_its_own_class_better_than_another():
     burst, tone = load_prior("burst"), load_prior("tone")
     own = project(burst, _draw(burst, 6, 1), preset="paper", steps=100).medians()
@@ -51,6 +53,7 @@ def _write(folder, clips):
         sf.write(folder / f"{i}.wav", (0.5 * clip / clip.abs().max()).numpy(), 16000)
 
 
+@pytest.mark.slow
 def test_prior_report_command_prints_and_writes(tmp_path, capsys):
     burst, tone = load_prior("burst"), load_prior("tone")
     _write(tmp_path / "bursts", _draw(burst, 4, 5))
