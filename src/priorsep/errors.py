@@ -14,7 +14,7 @@ True
 
 from __future__ import annotations
 
-__all__ = ["PriorsepError", "AudioError", "PriorError", "ConfigError", "DataError"]
+__all__ = ["PriorsepError", "AudioError", "PriorError", "ConfigError", "DataError", "SearchError"]
 
 
 class PriorsepError(Exception):
@@ -35,3 +35,7 @@ class ConfigError(PriorsepError, ValueError):
 
 class DataError(PriorsepError, ValueError):
     """A dataset, mixture set or folder of clips that cannot be built or read."""
+
+
+class SearchError(PriorsepError, RuntimeError):
+    """A latent search that diverged (a non-finite loss or estimate); nothing is written."""
