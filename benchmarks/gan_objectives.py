@@ -35,11 +35,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import cpu_model, loadavg, write_section  # noqa: E402
-
 from priorsep.data.folder import load_folder  # noqa: E402
 from priorsep.report import prior_report  # noqa: E402
 from priorsep.training import GANRecipe, WaveGANTrainer  # noqa: E402
+
+from _report import cpu_model, loadavg, write_section  # noqa: E402
 
 CANDIDATES = {
     "ns-r1/4": GANRecipe("ns-r1/4", "ns-r1", batch=16, critic_steps=1, r1_every=4),
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
 
+    command = [sys.executable.split("/")[-1], "benchmarks/gan_objectives.py"] + (argv or sys.argv[1:])
     lines = [
         START,
         "## GAN objectives for the fast recipe (`benchmarks/gan_objectives.py`)",
@@ -96,11 +97,12 @@ def main(argv: list[str] | None = None) -> int:
         "steps, `priorsep.report`). Medians in dB; higher is better; `own - other` is the gap that "
         "says the prior knows its class.",
         "",
-        f"Command: `{' '.join(shlex.quote(a) for a in [sys.executable.split('/')[-1], 'benchmarks/gan_objectives.py'] + (argv or sys.argv[1:]))}`",
+        f"Command: `{' '.join(shlex.quote(a) for a in command)}`",
         f"Machine: {cpu_model()}, {platform.system()}, torch {torch.__version__}, load {loadavg()} at the end, "
         f"{_dt.date.today().isoformat()}.",
         "",
-        "| candidate | iterations | own: projection spectral SNR | own: projection SI-SDR | own: other-clip spectral SNR | other class: projection spectral SNR | own - other |",
+        "| candidate | iterations | own: projection spectral SNR | own: projection SI-SDR "
+        "| own: other-clip spectral SNR | other class: projection spectral SNR | own - other |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:

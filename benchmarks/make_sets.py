@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(clips)
     for cls in CLASSES:
         manifest = json.loads((data / cls / "manifest.json").read_text())
-        record = {k: manifest[k] for k in ("class", "format", "build", "sources", "packages", "licence") if k in manifest}
+        kept = ("class", "format", "build", "sources", "packages", "licence")
+        record = {k: manifest[k] for k in kept if k in manifest}
         record["clips"] = {split: copy_subset(data, clips, cls, split, n, args.seed)
                            for split, n in (("test", args.test), ("train", args.train))}
         (clips / cls / "clips.json").write_text(json.dumps(record, indent=1) + "\n")

@@ -32,12 +32,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import cpu_model, loadavg, write_section  # noqa: E402
-
 from priorsep import bench  # noqa: E402
 from priorsep.data.folder import load_folder  # noqa: E402
 from priorsep.priors import load_prior  # noqa: E402
 from priorsep.report import prior_report  # noqa: E402
+
+from _report import cpu_model, loadavg, write_section  # noqa: E402
 
 START, END = "<!-- prior_families:start -->", "<!-- prior_families:end -->"
 HERE = Path(__file__).resolve().parent
@@ -74,12 +74,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{label} / {preset}: {exc}", file=sys.stderr)
                 continue
             med = {c: p.medians() for c, p in rep.items()}
-            rows.append({"label": label, "class": own, "n": args.n, "preset": preset + (f" ({args.steps} steps)" if args.steps else ""), "prior": bench.prior_summary(prior),
-                         "medians": med, "seconds": round(sum(p.seconds for p in rep.values()), 1)})
+            rows.append({"label": label, "class": own, "n": args.n,
+                         "preset": preset + (f" ({args.steps} steps)" if args.steps else ""),
+                         "prior": bench.prior_summary(prior), "medians": med,
+                         "seconds": round(sum(p.seconds for p in rep.values()), 1)})
             print(json.dumps(rows[-1]), flush=True)
             if args.json:
                 Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
 
+    command = ["python", "benchmarks/prior_families.py"] + (argv or sys.argv[1:])
     lines = [
         START,
         "## Prior reports: own class against the other classes (`benchmarks/prior_families.py`)",
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         "minus the best-fitting other class: a prior that knows its class fits its own clips better. "
         "`other clip` is another clip of the own class used as the fit, the score of knowing only the class.",
         "",
-        f"Command: `{' '.join(shlex.quote(a) for a in ['python', 'benchmarks/prior_families.py'] + (argv or sys.argv[1:]))}`  ",
+        f"Command: `{' '.join(shlex.quote(a) for a in command)}`  ",
         f"Machine: {cpu_model()}, {platform.system()}, torch {torch.__version__}, load {loadavg()} at the end, "
         f"{_dt.date.today().isoformat()}.",
         "",
@@ -101,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         own = med[r["class"]]["projection"]["spectral_snr"]
         others = [med[c]["projection"]["spectral_snr"] for c in med if c != r["class"]]
         cells = " | ".join(f"{med[c]['projection']['spectral_snr']:.2f}" if c in med else "" for c in classes)
-        lines.append(f"| {r['label']} ({r['prior']}) | {r['class']} | {r['preset']} | {r.get('n', '')} | {own:.2f} | {cells} | "
-                     f"{own - max(others):+.2f} | {med[r['class']]['other clip']['spectral_snr']:.2f} | "
+        lines.append(f"| {r['label']} ({r['prior']}) | {r['class']} | {r['preset']} | {r.get('n', '')} | {own:.2f} "
+                     f"| {cells} | {own - max(others):+.2f} | {med[r['class']]['other clip']['spectral_snr']:.2f} | "
                      f"{r['seconds']:.0f} |")
     lines.append(END)
     section = "\n".join(lines) + "\n"

@@ -338,7 +338,8 @@ def report(cases: list[Case], parts: list[Breakdown], info: dict, args) -> str:
         "table above (batch time, not per mixture), a check that the replicated step is the "
         "real one."),
         "",
-        "| priors | d | B | reps | full step | generators | STFT + losses | rest | generators share | Separator | others' CPU |",
+        "| priors | d | B | reps | full step | generators | STFT + losses | rest | generators share | Separator "
+        "| others' CPU |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in parts:

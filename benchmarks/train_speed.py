@@ -69,7 +69,8 @@ class Result:
 
 def predict(done: list[Result], d: int, recipe: str, batch: int, bf16: bool) -> tuple[float, str] | None:
     same = sorted(
-        (r for r in done if r.recipe == recipe and r.batch == batch and r.bf16 == bf16 and r.s_per_it is not None and r.d < d),
+        (r for r in done
+         if r.recipe == recipe and r.batch == batch and r.bf16 == bf16 and r.s_per_it is not None and r.d < d),
         key=lambda r: r.d,
     )
     if not same:
@@ -113,7 +114,8 @@ def section(results: list[Result], args, command: str, t_start: str, total: floa
         f"- Command: `{command}` (run from the repository root)",
         f"- Date: {t_start} UTC; total run time {total:.0f} s",
         f"- Machine: {cpu_model()}, {torch.get_num_threads()} threads (`torch.get_num_threads()`, torch default); "
-        f"torch {torch.__version__}; Python {platform.python_version()}; priorsep {getattr(priorsep, '__version__', '?')}",
+        f"torch {torch.__version__}; Python {platform.python_version()}; "
+        f"priorsep {getattr(priorsep, '__version__', '?')}",
         f"- Load average (1/5/15 min) at start: {load0}; at end: {load1}",
         f"- Setting: `WaveGANTrainer.train_step()` on a synthetic ClipSet of 64 random clips (16384 samples), seed 0. "
         f"Per case: 1 warm-up iteration, then up to {args.iters} timed iterations or until "
@@ -130,7 +132,8 @@ def section(results: list[Result], args, command: str, t_start: str, total: floa
             lines.append(f"| {r.d} | {r.recipe} | {r.batch} | {prec} | - | - | {r.note[len('skip: '):]} |")
             continue
         its = "1 (1 warm-up iteration only)" if r.note == "warmup-only" else str(r.iters)
-        lines.append(f"| {r.d} | {r.recipe} | {r.batch} | {prec} | {fmt_seconds(r.s_per_it, '.3g')} | {fmt_seconds(1 / r.s_per_it, '.3g')} | {its} |")
+        per_it, it_per_s = fmt_seconds(r.s_per_it, ".3g"), fmt_seconds(1 / r.s_per_it, ".3g")
+        lines.append(f"| {r.d} | {r.recipe} | {r.batch} | {prec} | {per_it} | {it_per_s} | {its} |")
     lines += [
         "",
         f"- \"skipped: predicted > N s/it\": not run because the predicted time per iteration exceeds 3 x the case "

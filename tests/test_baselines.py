@@ -7,11 +7,12 @@ permutation for unordered methods), then the median over the mixtures.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
 
-from priorsep import load_prior
 from priorsep.baselines import BASELINES, Baseline, get
 from priorsep.baselines.base import USES
 from priorsep.data import prior_mixtures
@@ -25,9 +26,9 @@ FAST = ["nmf", "fastica", "pca", "kernelpca", "nmf-dict", "template", "oracle-ir
 
 
 @pytest.fixture(scope="module")
-def data():
+def data(tone_burst):
     """6 test mixtures (seed 0) and 16 training clips a class from other draws (seed 1)."""
-    priors = [load_prior("tone"), load_prior("burst")]
+    priors = tone_burst
     mixtures, sources = prior_mixtures(priors, N_MIX, seed=0)
     _, clips = prior_mixtures(priors, 16, seed=1)
     return mixtures, sources, {"tone": clips[:, 0], "burst": clips[:, 1]}
@@ -171,6 +172,7 @@ def test_oracle_is_at_least_as_good_as_every_method(results):
         assert (np.median(oracle, axis=0) >= np.median(s, axis=0)).all(), name
 
 
+@pytest.mark.slow
 def test_dap_separates_sources_active_at_different_times(data):
     """Deep Audio Prior with 200 instead of 5000 steps (about 11 s a mixture).
 
@@ -221,3 +223,31 @@ def test_best_permutation_recovers_a_swap(data):
     # three sources, a cyclic shift
     three = torch.stack([src[0], src[1], torch.roll(src[0], 3000) * torch.linspace(0, 1, src.shape[-1])])
     torch.testing.assert_close(best_permutation(three, three[[2, 0, 1]]), three)
+
+
+# --- optional dependencies -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["nmf", "fastica", "nmf-dict", "paper-protocol"])
+def test_missing_scikit_learn_is_one_install_hint(name, data, monkeypatch):
+    from priorsep.errors import MissingDependencyError, PriorsepError
+
+    mixtures, _, train = data
+    for module in ("sklearn", "sklearn.decomposition"):
+        monkeypatch.setitem(sys.modules, module, None)  # an import of it now fails
+    hint = rf"^scikit-learn is needed for the {name} baseline: pip install 'priorsep\[baselines\]'$"
+    with pytest.raises(MissingDependencyError, match=hint) as info:
+        b = get(name, **OPTIONS.get(name, {}))
+        if "train" in b.uses:
+            b.fit(train)
+        b.separate(mixtures[0], 2)
+    assert isinstance(info.value, PriorsepError)
+
+
+def test_baselines_without_scikit_learn_still_run(data, monkeypatch):
+    mixtures, sources, train = data
+    for module in ("sklearn", "sklearn.decomposition", "threadpoolctl"):
+        monkeypatch.setitem(sys.modules, module, None)
+    for name in ("template", "oracle-irm", "mixture"):
+        est = make(name, train).separate(mixtures[0], 2, sources=sources[0])
+        assert est.shape == sources[0].shape

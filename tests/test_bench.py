@@ -2,7 +2,6 @@
 sources, one with three), and its reporting."""
 
 import csv
-import json
 
 import pytest
 

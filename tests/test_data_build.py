@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from priorsep.constants import CLIP_LENGTH
 from priorsep.data import build as B
 
 N_TRAIN, N_TEST = 6, 3
@@ -57,7 +58,7 @@ def test_builds_are_deterministic_and_well_formed(built, cls):
     assert B.verify(out, cls) == []  # files exist, hashes of their int16 samples match
     for rec in manifest["clips"]:
         info = sf.info(str(out / cls / rec["path"]))
-        assert (info.samplerate, info.channels, info.frames) == (16000, 1, B.LENGTH)
+        assert (info.samplerate, info.channels, info.frames) == (16000, 1, CLIP_LENGTH)
         assert (info.format, info.subtype) == ("FLAC", "PCM_16")
         pcm = B.read_clip(out / cls / rec["path"]).astype(np.float64) / 32767
         assert abs(np.abs(pcm).max() - rec["params"]["peak"]) < 1e-3  # not silent: peak-normalised as recorded
@@ -65,7 +66,10 @@ def test_builds_are_deterministic_and_well_formed(built, cls):
         assert {"gain", "peak"} <= set(rec["params"]) and len(rec["seed"]) == 5
     assert all(v for v in manifest["packages"]["debian"].values())  # dpkg versions recorded
     assert manifest["licence"]["summary"] and manifest["build"]["builder"]
-    json.dumps(manifest)  # plain JSON throughout
+    def refuse(constant):
+        raise AssertionError(f"the manifest holds {constant}, which strict JSON has no literal for")
+
+    json.loads((out / cls / "manifest.json").read_text(encoding="utf-8"), parse_constant=refuse)  # strict JSON
 
 
 @pytest.mark.parametrize("cls", B.CLASSES)
@@ -83,7 +87,7 @@ def test_digits_are_placed_at_varying_offsets(built):
     assert len(set(offsets)) > len(offsets) // 2
     for rec in manifest["clips"]:
         p = rec["params"]
-        assert 0 <= p["offset"] and p["offset"] + p["word_samples"] <= B.LENGTH  # the whole word fits
+        assert 0 <= p["offset"] and p["offset"] + p["word_samples"] <= CLIP_LENGTH  # the whole word fits
         assert (
             rec["source"]["word"]
             == ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")[rec["index"] % 10]
@@ -140,7 +144,7 @@ def _fake_builder(n_ok: int | None = None, value: float = 0.5):
         for i in range(n):
             if n_ok is not None and i >= n_ok:
                 raise RuntimeError("interrupted")
-            x = (value * np.sin(np.arange(B.LENGTH) * (0.01 + 0.001 * i))).astype(np.float32)
+            x = (value * np.sin(np.arange(CLIP_LENGTH) * (0.01 + 0.001 * i))).astype(np.float32)
             yield B.Clip(x, {"tone": i}, {"gain": 1.0, "peak": value}, B.rng_entropy(seed, "drums", split, 0, i))
 
     return types.SimpleNamespace(
@@ -163,7 +167,8 @@ def test_interrupted_build_leaves_the_previous_build_intact(monkeypatch, tmp_pat
     assert B.verify(tmp_path, "drums") == []
     assert sorted(p.name for p in tmp_path.iterdir()) == [".cache", "drums"]  # no staging left behind
     # a clip changed behind the manifest's back is reported
-    sf.write(str(tmp_path / "drums" / "train" / "000001.flac"), np.zeros(B.LENGTH, np.int16), 16000, subtype="PCM_16")
+    changed = tmp_path / "drums" / "train" / "000001.flac"
+    sf.write(str(changed), np.zeros(CLIP_LENGTH, np.int16), 16000, subtype="PCM_16")
     assert B.verify(tmp_path, "drums") == ["train/000001.flac: sha256 differs from the manifest"]
     shutil.rmtree(tmp_path / "drums" / "test")
     assert len(B.verify(tmp_path, "drums")) == 3

@@ -29,13 +29,13 @@ TERMS = ("ms", "sd", "mc", "fc", "total")
 
 
 def np_stft(x: np.ndarray) -> np.ndarray:
-    """Periodic Hann 256, FFT 256, hop 128, no centring, no padding: [..., frames, bins]."""
+    """Periodic Hann 256, FFT 256, hop 128, no centring, no padding: [..., bins, frames]."""
     x = np.asarray(x, dtype=np.float64)
     n = np.arange(N_FFT)
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / N_FFT)  # periodic: divide by N, not N-1
     frames = 1 + (x.shape[-1] - N_FFT) // HOP
     idx = np.arange(frames)[:, None] * HOP + n[None, :]
-    return np.fft.rfft(x[..., idx] * window, n=N_FFT, axis=-1)
+    return np.swapaxes(np.fft.rfft(x[..., idx] * window, n=N_FFT, axis=-1), -1, -2)
 
 
 def np_logpow(spec: np.ndarray) -> np.ndarray:
@@ -69,11 +69,11 @@ def np_psi(ga: np.ndarray, gb: np.ndarray, alpha: float) -> float:
 
 
 def np_exclusion(a: np.ndarray, b: np.ndarray, alpha_fn=None) -> float:
-    """E(A, B) for one mixture's images [frames, bins]; alpha per mixture by default.
+    """E(A, B) for one mixture's images [bins, frames]; alpha per mixture by default.
 
     ``alpha_fn(level, axis)`` may override alpha (used to emulate a batch-wide alpha).
     """
-    psi = {0: [], 1: []}  # axis 0 = time, axis 1 = frequency
+    psi = {0: [], 1: []}  # axis 0 = frequency, axis 1 = time
     for level, (pa, pb) in enumerate(zip(np_levels(a), np_levels(b))):
         for axis in (0, 1):
             ga = np.diff(pa, axis=axis)
@@ -102,7 +102,8 @@ def np_losses(mixture: np.ndarray, sources: np.ndarray, weights: dict | None = N
         sd = sum(np_exclusion(S_src[i], S_src[j]) for i, j in pairs) / len(pairs)
         mc = -np_exclusion(S, S_hat)
         M, M_hat = np.abs(X), np.abs(X_hat)
-        fc = ((np.log(1 + M).sum(axis=1) + 1e-6) / (np.log(1 + M_hat).sum(axis=1) + 1e-6)).sum()
+        # per frame (axis 1), a ratio of sums over frequency (axis 0)
+        fc = ((np.log(1 + M).sum(axis=0) + 1e-6) / (np.log(1 + M_hat).sum(axis=0) + 1e-6)).sum()
         total = w["mc"] * mc + w["ms"] * ms + w["fc"] * fc + w["sd"] * sd
         for key, val in zip(TERMS, (ms, sd, mc, fc, total)):
             out[key].append(val)
@@ -209,25 +210,25 @@ def test_src_pool_matches_hand_numbers():
 
 
 def test_pool_pyramid_sizes():
-    img = np.random.default_rng(0).standard_normal((127, 129))
-    assert [lv.shape for lv in np_levels(img)] == [(127, 129), (64, 65), (32, 33)]
+    img = np.random.default_rng(0).standard_normal((129, 127))
+    assert [lv.shape for lv in np_levels(img)] == [(129, 127), (65, 64), (33, 32)]
     got = spectral.pyramid(torch.from_numpy(img), 3)
-    assert [tuple(lv.shape) for lv in got] == [(127, 129), (64, 65), (32, 33)]
+    assert [tuple(lv.shape) for lv in got] == [(129, 127), (65, 64), (33, 32)]
     for g, w in zip(got, np_levels(img)):
         np.testing.assert_allclose(g.numpy(), w, rtol=1e-12, atol=1e-12)
 
 
 def test_stft_frame_count():
     x = np.random.default_rng(1).standard_normal(16384)
-    assert np_stft(x).shape == (127, 129)
-    assert tuple(spectral.stft(torch.from_numpy(x)).shape) == (127, 129)
-    assert np_stft(x[:2048]).shape == (15, 129)
+    assert np_stft(x).shape == (129, 127)
+    assert tuple(spectral.stft(torch.from_numpy(x)).shape) == (129, 127)
+    assert np_stft(x[:2048]).shape == (129, 15)
 
 
 def test_reference_window_is_periodic_hann():
     # One frame of ones: rfft bin 0 = sum of the window = N/2 exactly for periodic Hann
     # (N/2 - 1/2 for the symmetric one), bin 1 = -N/4, all others 0.
-    spec = np_stft(np.ones(N_FFT))[0]
+    spec = np_stft(np.ones(N_FFT))[:, 0]
     assert spec[0].real == pytest.approx(N_FFT / 2)
     assert spec[1].real == pytest.approx(-N_FFT / 4)
     np.testing.assert_allclose(np.abs(spec[2:]), 0.0, atol=1e-9)

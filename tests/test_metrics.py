@@ -116,6 +116,17 @@ def test_stft_magnitude_matches_direct_dft_loop():
             assert mag[k, t] == pytest.approx(abs(acc), abs=1e-10)
 
 
+def test_stft_magnitude_of_a_clip_shorter_than_the_window():
+    # 100 samples, n_fft 256: centring gives 1 + 100 // 128 = 1 frame, the clip in its middle
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal(100)
+    mag = stft_magnitude(x)
+    assert mag.shape == (129, 1)
+    frame = np.concatenate([np.zeros(128), x, np.zeros(28)])
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(256) / 256)
+    np.testing.assert_allclose(mag[:, 0], np.abs(np.fft.rfft(frame * window)), rtol=1e-10, atol=1e-10)
+
+
 def test_stft_magnitude_matches_scipy_stft():
     rng = np.random.default_rng(4)
     x = rng.standard_normal(128 * 20)
@@ -242,6 +253,25 @@ def test_museval_is_loaded_without_importing_the_package():
     assert module.__name__ == "_priorsep_museval_metrics"
     assert hasattr(module, "bss_eval")
     assert metrics._museval_metrics() is module  # cached
+
+
+def test_missing_museval_is_one_install_hint(monkeypatch):
+    from priorsep.errors import MissingDependencyError
+
+    rng = np.random.default_rng(16)
+    refs = rng.standard_normal((2, 2048))
+    metrics._museval_metrics.cache_clear()
+    monkeypatch.setitem(sys.modules, "museval", None)  # find_spec now finds nothing
+    try:
+        hint = r"^museval is needed for BSS Eval \(SDR, SIR\): pip install 'priorsep\[eval\]'$"
+        with pytest.raises(MissingDependencyError, match=hint):
+            bss_eval(refs, refs + 0.1)
+        with pytest.raises(MissingDependencyError, match=hint):
+            evaluate(refs, refs + 0.1)
+        # the metrics that need only numpy and scipy still work
+        assert spectral_snr(refs[0], refs[0]) == pytest.approx(120.0)
+    finally:
+        metrics._museval_metrics.cache_clear()
 
 
 # --------------------------------------------------------------------------- #

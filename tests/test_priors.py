@@ -1,10 +1,9 @@
 import json
+import math
 
 import pytest
 import torch
 from safetensors.torch import save_file
-
-import math
 
 from priorsep import WaveGANPrior, load_prior, save_prior
 from priorsep.priors import (
@@ -244,7 +243,8 @@ class ChirpPrior(torch.nn.Module):
 
     def generate(self, z):
         t = torch.arange(self.length) / self.sample_rate
-        f0, f1 = (self.lowest * 2 ** (2 + 2 * z[:, :1].clamp(-1, 1)), self.lowest * 2 ** (2 + 2 * z[:, 1:].clamp(-1, 1)))
+        f0 = self.lowest * 2 ** (2 + 2 * z[:, :1].clamp(-1, 1))
+        f1 = self.lowest * 2 ** (2 + 2 * z[:, 1:].clamp(-1, 1))
         duration = self.length / self.sample_rate
         phase = 2 * math.pi * (f0 * t + (f1 - f0) * t ** 2 / (2 * duration))
         return self.amplitude * torch.sin(phase)

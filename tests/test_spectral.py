@@ -12,13 +12,13 @@ SR = 16000
 
 
 def np_stft(x: np.ndarray, n_fft: int = 256, hop: int = 128) -> np.ndarray:
-    """Independent reference: periodic Hann, no centring, no padding, [..., frames, bins]."""
+    """Independent reference: periodic Hann, no centring, no padding, [..., bins, frames]."""
     x = np.asarray(x, dtype=np.float64)
     n = np.arange(n_fft)
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / n_fft)
     frames = 1 + (x.shape[-1] - n_fft) // hop
     idx = np.arange(frames)[:, None] * hop + n[None, :]
-    return np.fft.rfft(x[..., idx] * window, n=n_fft, axis=-1)
+    return np.swapaxes(np.fft.rfft(x[..., idx] * window, n=n_fft, axis=-1), -1, -2)
 
 
 def si_sdr(estimate: np.ndarray, reference: np.ndarray) -> float:
@@ -39,8 +39,8 @@ def _tone(freq: float, n: int = 16384, phase: float = 0.0) -> np.ndarray:
 
 def test_stft_shape_16384():
     x = torch.randn(16384)
-    assert tuple(spectral.stft(x).shape) == (127, 129)
-    assert tuple(spectral.stft(torch.randn(2, 3, 16384)).shape) == (2, 3, 127, 129)
+    assert tuple(spectral.stft(x).shape) == (129, 127)
+    assert tuple(spectral.stft(torch.randn(2, 3, 16384)).shape) == (2, 3, 129, 127)
 
 
 @pytest.mark.parametrize("n", [16384, 2048, 1000])
@@ -50,7 +50,7 @@ def test_stft_matches_numpy(n):
     x[0, 0] += 3 * _tone(440.0, n)
     got = spectral.stft(torch.from_numpy(x)).numpy()  # float64 in, complex128 out
     want = np_stft(x)
-    assert got.shape == want.shape == (2, 3, 1 + (n - 256) // 128, 129)
+    assert got.shape == want.shape == (2, 3, 129, 1 + (n - 256) // 128)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-9)
     got32 = spectral.stft(torch.from_numpy(x.astype(np.float32))).numpy()
     np.testing.assert_allclose(got32, want, rtol=1e-4, atol=1e-3)
@@ -58,9 +58,19 @@ def test_stft_matches_numpy(n):
 
 def test_stft_window_is_periodic_hann():
     # a frame of ones: bin 0 = sum of the window = 128 for periodic Hann (127.5 symmetric)
-    spec = spectral.stft(torch.ones(256, dtype=torch.float64))[0]
+    spec = spectral.stft(torch.ones(256, dtype=torch.float64))[:, 0]  # [bins, frames]: the one frame
     assert spec[0].real.item() == pytest.approx(128.0, abs=1e-9)
     assert spec[1].real.item() == pytest.approx(-64.0, abs=1e-9)
+
+
+def test_stft_layout_is_bins_by_frames_like_analysis():
+    # one layout everywhere: frame t of the losses' STFT is the DFT of x[t*hop : t*hop + n_fft]
+    x = torch.randn(3000, dtype=torch.float64)
+    spec = spectral.stft(x)
+    assert spec.shape[-2] == 129 and spec.shape[-1] == 1 + (3000 - 256) // 128
+    frame5 = torch.fft.rfft(x[5 * 128 : 5 * 128 + 256] * spectral.hann(256, dtype=torch.float64))
+    torch.testing.assert_close(spec[:, 5], frame5, rtol=1e-12, atol=1e-10)
+    assert spectral.analysis(x, 256, 128).shape[-2] == spec.shape[-2]
 
 
 def test_log_power():
@@ -76,8 +86,8 @@ def test_pool_by_hand():
     np.testing.assert_allclose(spectral.pool(a).numpy(), [[3.0, 4.5], [7.5, 9.0]])
     b = torch.arange(1.0, 16.0).reshape(3, 5)
     np.testing.assert_allclose(spectral.pool(b).numpy(), [[4.0, 6.0, 7.5], [11.5, 13.5, 15.0]])
-    sizes = [tuple(p.shape) for p in spectral.pyramid(torch.zeros(2, 127, 129), 3)]
-    assert sizes == [(2, 127, 129), (2, 64, 65), (2, 32, 33)]
+    sizes = [tuple(p.shape) for p in spectral.pyramid(torch.zeros(2, 129, 127), 3)]
+    assert sizes == [(2, 129, 127), (2, 65, 64), (2, 33, 32)]
 
 
 # --- ratio masks -----------------------------------------------------------------------

@@ -1,61 +1,16 @@
-"""Tests of priorsep.training: the WaveGAN and VAE trainers, the shared loop, checkpoints,\ndata-parallel training (and the folder loader the trainers read from)."""
+"""Tests of priorsep.training: the WaveGAN and VAE trainers, the shared loop, checkpoints,
+data-parallel training (``clip_dir`` comes from conftest.py)."""
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 from priorsep import load_prior
-from priorsep.audio import AudioError
 from priorsep.cli import main
 from priorsep.data.folder import load_folder
 from priorsep.errors import ConfigError
 from priorsep.priors.specvae import SpecVAE, log_magnitude
 from priorsep.training import Trainer, VAETrainer, checkpoints, distributed
-
-
-@pytest.fixture(scope="module")
-def clip_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("clips")
-    rng = np.random.default_rng(0)
-    t = np.arange(16384) / 16000
-    (root / "sub").mkdir()
-    for i in range(10):
-        x = 0.5 * np.sin(2 * np.pi * rng.uniform(200, 800) * t) * np.exp(-t * rng.uniform(2, 8))
-        sf.write(root / ("sub" if i % 2 else ".") / f"c{i}.wav", x, 16000)
-    sf.write(root / "long44k.flac", 0.3 * np.sin(2 * np.pi * 300 * np.arange(44100 * 2) / 44100), 44100)
-    sf.write(root / "quiet.wav", np.full(16384, 1e-4), 16000)
-    (root / "notes.txt").write_text("not audio")
-    return root
-
-
-def test_folder_loader_cuts_resamples_and_skips(clip_dir):
-    with pytest.warns(UserWarning, match="notes.txt"):
-        clips = load_folder(clip_dir)
-    # 10 one-second clips + 2 s at 44.1 kHz -> 32000 samples -> 2 windows; quiet.wav skipped
-    assert clips.clips.shape == (12, 16384)
-    assert (clips.files, clips.skipped_unreadable, clips.skipped_silent) == (12, 1, 1)
-    assert clips.describe()["content_hash"] == load_folder(clip_dir).content_hash
-
-
-@pytest.mark.parametrize("setup, message", [
-    (lambda d: None, "the folder is empty"),
-    (lambda d: (d / "a.txt").write_text("x"), "no audio files"),
-    (lambda d: sf.write(d / "z.wav", np.zeros(20000), 16000), "near-silent"),
-])
-def test_folder_loader_refuses_useless_folders(tmp_path, setup, message):
-    setup(tmp_path)
-    with pytest.warns() if message == "no audio files" else _nothing():
-        with pytest.raises(AudioError, match=message):
-            load_folder(tmp_path)
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 @pytest.mark.parametrize("recipe", ["fast", "paper"])
@@ -75,7 +30,8 @@ def test_resume_takes_the_same_next_step(clip_dir, tmp_path):
     assert (tmp_path / "a" / "samples" / "samples.png").exists() and (tmp_path / "a" / "log.csv").exists()
     straight.train(steps=5, progress=False)
 
-    resumed = Trainer(clips, tmp_path / "b", d=2, recipe="paper", batch=4, seed=99)  # other seed: state must come from the file
+    # another seed: the state must come from the file
+    resumed = Trainer(clips, tmp_path / "b", d=2, recipe="paper", batch=4, seed=99)
     resumed.resume(ckpt)
     assert resumed.step == 3
     resumed.train(steps=5, progress=False)

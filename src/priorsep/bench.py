@@ -30,7 +30,9 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from . import __version__
+from .constants import SAMPLE_RATE
 from .data.mixtures import MixtureSet, load_mixture_set
+from .fsutil import write_text
 from .metrics import METRIC_KEYS, aggregate, best_permutation, evaluate
 
 #: where the committed sets are, in a source checkout
@@ -210,9 +212,7 @@ def run_benchmark(
                             fitted = True
                         record = _run_one(meth, mset, i)
                         path.parent.mkdir(parents=True, exist_ok=True)
-                        tmp = path.with_name(path.name + ".tmp")
-                        tmp.write_text(json.dumps(record))
-                        os.replace(tmp, path)
+                        write_text(path, json.dumps(record))
                     for row, cell in rows.items():
                         cell.metrics.append(record["metrics"][row])
                         cell.seconds.append(record["seconds"])
@@ -221,14 +221,15 @@ def run_benchmark(
                             est = np.asarray(record["first_estimates"][row], dtype=np.float32) \
                                 if "first_estimates" in record else None
                             if est is not None:
-                                panels += [(f"{row}: {c}", torch.from_numpy(est[k])) for k, c in enumerate(mset.classes)]
+                                panels += [(f"{row}: {c}", torch.from_numpy(est[k]))
+                                           for k, c in enumerate(mset.classes)]
                                 panels.append(("", None))  # rows of K + 1: mixture and truth first
                     bar.update(1)
                 cells.extend(rows.values())
     if figure is not None and panels:
         from .plots import spectrogram_grid
 
-        spectrogram_grid(panels, 16000, figure, cols=len(loaded[next(iter(loaded))].classes) + 1,
+        spectrogram_grid(panels, SAMPLE_RATE, figure, cols=len(loaded[next(iter(loaded))].classes) + 1,
                          title=f"{next(iter(loaded))}, mixture 0: truth and estimates", dpi=45)
     return cells
 
@@ -307,5 +308,5 @@ def versions() -> str:
     return ", ".join(found) + f"; Python {platform.python_version()}; {_dt.date.today().isoformat()}"
 
 
-__all__ = ["DEFAULT_SETS", "Method", "Cell", "baseline_method", "priorsep_method", "prior_summary", "run_benchmark", "write_csv",
-           "markdown", "versions", "__version__"]
+__all__ = ["DEFAULT_SETS", "Method", "Cell", "baseline_method", "priorsep_method", "prior_summary", "run_benchmark",
+           "write_csv", "markdown", "versions", "__version__"]

@@ -14,7 +14,8 @@ True
 
 from __future__ import annotations
 
-__all__ = ["PriorsepError", "AudioError", "PriorError", "ConfigError", "DataError", "SearchError"]
+__all__ = ["PriorsepError", "AudioError", "PriorError", "ConfigError", "DataError", "MissingDependencyError",
+           "SearchError"]
 
 
 class PriorsepError(Exception):
@@ -35,6 +36,11 @@ class ConfigError(PriorsepError, ValueError):
 
 class DataError(PriorsepError, ValueError):
     """A dataset, mixture set or folder of clips that cannot be built or read."""
+
+
+class MissingDependencyError(PriorsepError, ImportError):
+    """An optional package a feature needs is not installed; the message names the
+    package, the feature and the ``pip install 'priorsep[extra]'`` command."""
 
 
 class SearchError(PriorsepError, RuntimeError):

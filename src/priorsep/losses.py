@@ -5,7 +5,8 @@ Everything that the authors' public code computed over the whole batch (the excl
 loss's alpha, its sum over the batch) is computed per mixture here, so a mixture's loss
 never depends on which other mixtures share its batch (METHOD.md §3, departure 1).
 
-Spectrograms are ``[B, frames, bins]`` (see :mod:`priorsep.spectral`).
+Spectrograms are ``[B, bins, frames]`` (see :mod:`priorsep.spectral`): the last axis is
+time, the one before it frequency.
 """
 
 from __future__ import annotations
@@ -46,9 +47,10 @@ def _edge_term(grad_a: Tensor, grad_b: Tensor) -> Tensor:
 
 
 def _exclusion_pyramids(pyr_a: list[Tensor], pyr_b: list[Tensor]) -> Tensor:
+    """E from the two images' pyramids (each level ``[..., bins, frames]``) -> ``[...]``."""
     total = 0.0
     for pa, pb in zip(pyr_a, pyr_b):
-        for dim in (-2, -1):  # time, frequency
+        for dim in (-1, -2):  # time (along frames), then frequency (along bins)
             total = total + _edge_term(torch.diff(pa, dim=dim), torch.diff(pb, dim=dim))
     return total / (2 * len(pyr_a))
 
@@ -62,9 +64,10 @@ def exclusion(a: Tensor, b: Tensor) -> Tensor:
     E = ((1/3) sum_n Psi_time + (1/3) sum_n Psi_freq) / 2.
 
     Args:
-        a, b: images ``[..., frames, bins]``; alpha is computed per image pair.
+        a, b: images ``[..., bins, frames]``; alpha is computed per image pair. The
+            loss treats both axes alike, so a transposed pair gives the same value.
     Returns:
-        ``[...]`` (``[B]`` for ``[B, frames, bins]`` images).
+        ``[...]`` (``[B]`` for ``[B, bins, frames]`` images).
     """
     return _exclusion_pyramids(spectral.pyramid(a, LEVELS), spectral.pyramid(b, LEVELS))
 
@@ -72,15 +75,16 @@ def exclusion(a: Tensor, b: Tensor) -> Tensor:
 def frequency_consistency(mag_mix: Tensor, mag_hat: Tensor, eps: float = 1e-6) -> Tensor:
     """L_fc = sum_t (sum_f log(1 + M) + eps) / (sum_f log(1 + M_hat) + eps).
 
-    On linear magnitudes ``[B, frames, bins]``. The public code adds eps once per bin;
+    On linear magnitudes ``[B, bins, frames]``: the inner sums run over frequency (bins),
+    one ratio per frame, summed over frames. The public code adds eps once per bin;
     per frame, as here, the difference is negligible (METHOD.md §3). One-sided: bounded
     only because the generated sources are peak-normalised.
 
     Returns:
         ``[B]``.
     """
-    num = torch.log1p(mag_mix).sum(dim=-1) + eps
-    den = torch.log1p(mag_hat).sum(dim=-1) + eps
+    num = torch.log1p(mag_mix).sum(dim=-2) + eps  # [B, frames]
+    den = torch.log1p(mag_hat).sum(dim=-2) + eps
     return (num / den).sum(dim=-1)
 
 
@@ -89,6 +93,10 @@ class MixtureFeatures:
 
     Args:
         mixture: ``[B, T]``.
+
+    Attributes:
+        log_power: S(m) ``[B, bins, frames]``.
+        magnitude: |X(m)| ``[B, bins, frames]``.
     """
 
     def __init__(self, mixture: Tensor):
@@ -115,7 +123,8 @@ def losses_from_spectra(
 
     Args:
         mix: the mixture's features.
-        source_specs: complex STFTs of the peak-normalised sources ``[B, K, frames, bins]``.
+        source_specs: complex STFTs of the peak-normalised sources ``[B, K, bins, frames]``
+            (:func:`priorsep.spectral.stft`).
     Returns:
         dict of ``[B]`` tensors: ``ms``, ``sd``, ``mc``, ``fc``, ``total``.
     """
@@ -124,7 +133,7 @@ def losses_from_spectra(
     s_src = spectral.log_power(source_specs)
     pairs = list(combinations(range(source_specs.shape[1]), 2))  # none for K = 1 (a projection)
     first, second = [i for i, _ in pairs], [j for _, j in pairs]
-    # image pairs [B, 1 + P, frames, bins]: (S(m), S(m_hat)), then (S(s_i), S(s_j)) for i < j
+    # image pairs [B, 1 + P, bins, frames]: (S(m), S(m_hat)), then (S(s_i), S(s_j)) for i < j
     pyr_a = spectral.pyramid(torch.cat([mix.log_power[:, None], s_src[:, list(first)]], dim=1), LEVELS)
     pyr_b = spectral.pyramid(torch.cat([s_hat[:, None], s_src[:, list(second)]], dim=1), LEVELS)
     excl = _exclusion_pyramids(pyr_a, pyr_b)  # [B, 1 + P]

@@ -13,7 +13,9 @@ against source ``k``; no permutation search):
 * **Envelope distance** -- RMS difference of the Hilbert amplitude envelopes.
   Lower is better.
 * **SDR / SIR / SAR** -- BSS Eval v4 (museval's ``metrics.bss_eval``) with one
-  window covering the whole clip and 512-tap distortion filters.
+  window covering the whole clip and 512-tap distortion filters. museval is an
+  optional dependency (``pip install 'priorsep[eval]'``); the other metrics need
+  only numpy and scipy.
 
 :func:`evaluate` computes all of them for one mixture, :func:`aggregate`
 summarises many mixtures with both the median and the mean (both labelled).
@@ -32,7 +34,9 @@ from types import ModuleType
 from typing import Any, Sequence
 
 import numpy as np
-from scipy.signal import hilbert
+import scipy.signal
+
+from ._extras import missing
 
 __all__ = [
     "si_sdr",
@@ -144,19 +148,17 @@ def si_sdr(reference: Any, estimate: Any) -> float:
 # --------------------------------------------------------------------------- #
 # Spectral SNR
 # --------------------------------------------------------------------------- #
-def _periodic_hann(n: int) -> np.ndarray:
-    """Periodic ("DFT-even") Hann window of length ``n`` (as scipy/librosa use)."""
-    k = np.arange(n, dtype=np.float64)
-    return 0.5 - 0.5 * np.cos(2.0 * np.pi * k / n)
-
-
 def stft_magnitude(x: Any, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
     """Magnitude of a centred STFT, matching ``librosa.stft`` defaults.
 
     The signal is zero-padded by ``n_fft // 2`` samples on both sides
     (``center=True, pad_mode='constant'``), cut into frames of ``n_fft``
     samples every ``hop`` samples, multiplied by a periodic Hann window and
-    transformed with ``np.fft.rfft``. No normalisation is applied.
+    Fourier transformed: ``scipy.signal.stft`` without its own padding and
+    detrending, its ``1 / sum(window)`` scaling undone, so no normalisation is
+    applied. The centring pad is added here rather than by scipy's
+    ``boundary="zeros"`` because scipy refuses a signal shorter than the window
+    before padding it.
 
     Args:
         x: signal, shape ``[T]``.
@@ -171,10 +173,12 @@ def stft_magnitude(x: Any, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
         raise ValueError(f"expected a 1-D signal [T], got shape {x.shape}")
     pad = n_fft // 2
     padded = np.pad(x, (pad, pad), mode="constant")
-    n_frames = 1 + (padded.size - n_fft) // hop
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames]
-    spec = np.fft.rfft(frames * _periodic_hann(n_fft), axis=-1)  # [frames, freq]
-    return np.abs(spec).T
+    window = scipy.signal.get_window("hann", n_fft)  # periodic ("DFT-even"), as librosa's
+    _, _, spec = scipy.signal.stft(
+        padded, window=window, nperseg=n_fft, noverlap=n_fft - hop, boundary=None, padded=False,
+        detrend=False, return_onesided=True, scaling="spectrum",
+    )  # [freq, frames], scaled by 1 / sum(window)
+    return np.abs(spec) * window.sum()
 
 
 def spectral_snr(reference: Any, estimate: Any) -> float:
@@ -220,7 +224,7 @@ def envelope_distance(reference: Any, estimate: Any) -> float:
         estimate: estimated source, shape ``[T]``.
     """
     s, s_hat = _pair_1d(reference, estimate)
-    diff = np.abs(hilbert(s)) - np.abs(hilbert(s_hat))
+    diff = np.abs(scipy.signal.hilbert(s)) - np.abs(scipy.signal.hilbert(s_hat))
     return float(np.sqrt(np.mean(diff**2)))
 
 
@@ -242,10 +246,7 @@ def _museval_metrics() -> ModuleType:
     """
     spec = importlib.util.find_spec("museval")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
-            "museval is not installed; it is needed for BSS Eval (SDR/SIR). "
-            "Install it with `pip install museval`."
-        )
+        raise missing("museval", "eval", "BSS Eval (SDR, SIR)")
     for location in spec.submodule_search_locations:
         path = os.path.join(location, "metrics.py")
         if os.path.isfile(path):
@@ -287,6 +288,9 @@ def bss_eval(references: Any, estimates: Any) -> tuple[np.ndarray, np.ndarray, n
 
     Returns:
         ``(sdr, sir, sar)``, each a float64 array of shape ``[K]``.
+
+    Raises:
+        MissingDependencyError: museval is not installed (``pip install 'priorsep[eval]'``).
     """
     refs, ests = _pair_2d(references, estimates)
     n_samples = refs.shape[1]
@@ -327,6 +331,7 @@ def evaluate(references: Any, estimates: Any) -> list[dict[str, float]]:
     Raises:
         ValueError: if the inputs are not 2-D or their shapes differ (the
             message names both shapes), or if a reference is all zeros.
+        MissingDependencyError: museval (for SDR and SIR) is not installed.
 
     With a single source (``K = 1``) there is no interference and museval
     reports ``sir = inf``.

@@ -1,4 +1,7 @@
-"""Figures: spectrogram grids of mixtures, true sources and estimates."""
+"""Figures: spectrogram grids of mixtures, true sources and estimates.
+
+Needs matplotlib (``pip install 'priorsep[plot]'``); importing this module does not.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ import numpy as np
 import torch
 
 from . import spectral
+from ._extras import require
+from .fsutil import atomic_write
 
 
 def _db_spectrogram(x: np.ndarray, n_fft: int = 512, hop: int = 128) -> np.ndarray:
@@ -34,8 +39,7 @@ def spectrogram_grid(
         path: PNG to write.
         dpi: resolution (a large grid stays small on disk at 50-60).
     """
-    import matplotlib
-
+    matplotlib = require("matplotlib", "plot", "spectrogram figures")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -64,6 +68,11 @@ def spectrogram_grid(
     if title:
         fig.suptitle(title, fontsize=10)
     path = Path(path)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    try:
+        with atomic_write(path) as tmp:
+            # the format from the destination's name (matplotlib's default, png, without one),
+            # not from the temporary file's
+            fig.savefig(tmp, dpi=dpi, format=path.suffix[1:].lower() or "png")
+    finally:
+        plt.close(fig)
     return path

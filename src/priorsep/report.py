@@ -29,8 +29,8 @@ import torch
 from torch import Tensor
 
 from .metrics import si_sdr, spectral_snr
-from .priors.base import Prior
 from .mixing import peak_normalise
+from .priors.base import Prior
 from .separate import PRESETS, Separator
 
 SCORES = ("spectral_snr", "si_sdr")

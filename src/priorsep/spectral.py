@@ -1,8 +1,10 @@
 """Spectral front end shared by the losses, the masks and the plots.
 
 The separation losses (METHOD.md §3) all read one STFT: a periodic Hann window of 256,
-FFT 256, hop 128, no centring and no padding, so a 16384-sample clip gives 127 frames x
-129 bins. Spectrograms here are laid out ``[..., frames, bins]``.
+FFT 256, hop 128, no centring and no padding, so a 16384-sample clip gives 129 bins x
+127 frames. Every spectrogram in priorsep is laid out ``[..., bins, frames]`` (torch's
+layout): the losses' STFT here, the invertible one, the masks, the baselines and the
+figures.
 
 The mixture-consistent output uses a second, invertible STFT (centred, so that
 ``istft(stft(x)) == x`` to float precision): soft masks computed from the generated
@@ -44,10 +46,10 @@ def stft(x: Tensor, n_fft: int = N_FFT, hop: int = HOP) -> Tensor:
     Args:
         x: waveforms ``[..., T]``.
     Returns:
-        complex spectrogram ``[..., frames, n_fft // 2 + 1]`` with
+        complex spectrogram ``[..., n_fft // 2 + 1, frames]`` with
         ``frames = 1 + (T - n_fft) // hop`` (127 for T = 16384).
     """
-    return _torch_stft(x, n_fft, hop, center=False).transpose(-1, -2)
+    return _torch_stft(x, n_fft, hop, center=False)
 
 
 def log_power(spec: Tensor) -> Tensor:
@@ -56,15 +58,16 @@ def log_power(spec: Tensor) -> Tensor:
 
 
 def pool(img: Tensor) -> Tensor:
-    """P: 2x2 average pooling, stride 2, "same" padding (127x129 -> 64x65 -> 32x33).
+    """P: 2x2 average pooling, stride 2, "same" padding (129 x 127 -> 65 x 64 -> 33 x 32).
 
     As in TensorFlow's ``avg_pool(padding="SAME")``, a window that hangs over the
-    bottom or right edge averages only the cells it covers.
+    bottom or right edge averages only the cells it covers. The pooling is the same
+    along both axes, so it does not depend on which one is time.
 
     Args:
-        img: ``[..., frames, bins]``.
+        img: ``[..., bins, frames]``.
     Returns:
-        ``[..., ceil(frames / 2), ceil(bins / 2)]``.
+        ``[..., ceil(bins / 2), ceil(frames / 2)]``.
     """
     lead = img.shape[:-2]
     flat = img.reshape(-1, 1, img.shape[-2], img.shape[-1])
@@ -73,7 +76,7 @@ def pool(img: Tensor) -> Tensor:
 
 
 def pyramid(img: Tensor, levels: int = 3) -> list[Tensor]:
-    """``[img, P img, P^2 img, ...]``, ``levels`` images in all."""
+    """``[img, P img, P^2 img, ...]``, ``levels`` images in all (each ``[..., bins, frames]``)."""
     out = [img]
     for _ in range(levels - 1):
         out.append(pool(out[-1]))
@@ -89,8 +92,7 @@ def analysis(x: Tensor, n_fft: int, hop: int) -> Tensor:
     Args:
         x: ``[..., T]``.
     Returns:
-        complex ``[..., n_fft // 2 + 1, frames]`` (torch's layout; only ``synthesis``
-        reads it).
+        complex ``[..., n_fft // 2 + 1, frames]`` with ``frames = 1 + T // hop``.
     """
     return _torch_stft(x, n_fft, hop, center=True)
 

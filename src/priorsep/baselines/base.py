@@ -14,6 +14,7 @@ import contextlib
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
+from types import ModuleType
 from typing import ClassVar
 
 import numpy as np
@@ -21,6 +22,7 @@ import torch
 from torch import Tensor
 
 from .. import spectral
+from .._extras import require
 
 N_FFT = 1024
 HOP = 256
@@ -131,9 +133,16 @@ def require_fit(baseline: Baseline, fitted: object, k: int) -> None:
         raise ValueError(f"baseline {baseline.name!r} was fitted on {n} classes but asked for k = {k}")
 
 
+def sklearn_decomposition(baseline: str) -> ModuleType:
+    """``sklearn.decomposition`` for the baseline named ``baseline``, or a
+    :class:`~priorsep.errors.MissingDependencyError` with the install command."""
+    return require("sklearn.decomposition", "baselines", f"the {baseline} baseline")
+
+
 @contextlib.contextmanager
-def sklearn_context() -> Iterator[None]:
-    """Around scikit-learn calls: BLAS on one thread, "did not converge" warnings off.
+def sklearn_context(baseline: str) -> Iterator[None]:
+    """Around scikit-learn calls of the baseline named ``baseline``: BLAS on one thread,
+    "did not converge" warnings off.
 
     The matrices are small (at most about 1000 x 513); on a shared 2-core machine
     OpenBLAS's second thread made dictionary learning 16 times slower (26 s instead of
@@ -141,8 +150,8 @@ def sklearn_context() -> Iterator[None]:
     is part of a baseline's definition: not converging on a mixture is a property of the
     baseline there, not an error.
     """
-    from threadpoolctl import threadpool_limits
-
+    sklearn_decomposition(baseline)  # scikit-learn missing is the error to show first
+    threadpool_limits = require("threadpoolctl", "baselines", f"the {baseline} baseline").threadpool_limits
     with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(converge|Maximum number of iterations).*")
         yield

@@ -23,6 +23,7 @@ from .base import (
     mixture_stft,
     require_fit,
     sklearn_context,
+    sklearn_decomposition,
 )
 
 
@@ -54,7 +55,7 @@ class DictionaryNMF(Baseline):
         self.dictionaries: dict[str, np.ndarray] | None = None  # class -> [atoms, bins]
 
     def fit(self, train: Mapping[str, Tensor]) -> DictionaryNMF:
-        from sklearn.decomposition import NMF
+        decomposition = sklearn_decomposition(self.name)
 
         clips = check_train(train)
         rng = np.random.default_rng(self.seed)
@@ -64,16 +65,16 @@ class DictionaryNMF(Baseline):
             frames = mags.transpose(-1, -2).reshape(-1, mags.shape[-2]).numpy()  # [N * frames, bins]
             if len(frames) > self.max_frames:
                 frames = frames[np.sort(rng.choice(len(frames), self.max_frames, replace=False))]
-            model = NMF(self.atoms, beta_loss=self.beta_loss, solver="mu", init="nndsvda",
+            model = decomposition.NMF(self.atoms, beta_loss=self.beta_loss, solver="mu", init="nndsvda",
                         max_iter=self.iters, random_state=self.seed)
-            with sklearn_context():
+            with sklearn_context(self.name):
                 model.fit(frames)
             dictionaries[name] = model.components_
         self.dictionaries = dictionaries
         return self
 
     def separate(self, mixture: Tensor, k: int, sources: Tensor | None = None) -> Tensor:
-        from sklearn.decomposition import non_negative_factorization
+        decomposition = sklearn_decomposition(self.name)
 
         require_fit(self, self.dictionaries, k)
         assert self.dictionaries is not None
@@ -82,8 +83,8 @@ class DictionaryNMF(Baseline):
         atoms = np.concatenate(list(self.dictionaries.values()))  # [K * atoms, bins]
         if atoms.shape[1] != v.shape[0]:
             raise ValueError(f"dictionaries have {atoms.shape[1]} bins, the mixture {v.shape[0]}")
-        with sklearn_context():
-            act, _, _ = non_negative_factorization(
+        with sklearn_context(self.name):
+            act, _, _ = decomposition.non_negative_factorization(
                 v.T, H=atoms, update_H=False, n_components=atoms.shape[0], beta_loss=self.beta_loss,
                 solver="mu", max_iter=self.iters,
             )  # [frames, K * atoms]

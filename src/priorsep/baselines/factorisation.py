@@ -39,7 +39,7 @@ from typing import ClassVar
 import numpy as np
 from torch import Tensor
 
-from .base import Baseline, check_input, masked_estimates, mixture_stft, sklearn_context
+from .base import Baseline, check_input, masked_estimates, mixture_stft, sklearn_context, sklearn_decomposition
 
 
 def _peak_normalised_magnitude(mixture: Tensor) -> np.ndarray | None:
@@ -66,7 +66,7 @@ class _Decomposition(Baseline):
         v = _peak_normalised_magnitude(mix)
         if v is None or k == 1:  # nothing to decompose: equal masks
             return (mix / k).float().expand(k, -1).clone()
-        with sklearn_context():
+        with sklearn_context(self.name):
             parts = self._parts(v, k)
         return masked_estimates(mix, np.nan_to_num(parts))
 
@@ -77,9 +77,9 @@ class NMFBaseline(_Decomposition):
     name: ClassVar[str] = "nmf"
 
     def _parts(self, v: np.ndarray, k: int) -> np.ndarray:
-        from sklearn.decomposition import NMF
+        decomposition = sklearn_decomposition(self.name)
 
-        model = NMF(k, beta_loss="kullback-leibler", solver="mu", init="nndsvda",
+        model = decomposition.NMF(k, beta_loss="kullback-leibler", solver="mu", init="nndsvda",
                     max_iter=self.max_iter, random_state=self.seed)
         act = model.fit_transform(v.T)  # [frames, K]
         return np.einsum("tk,kf->kft", act, model.components_)
@@ -97,9 +97,9 @@ class FastICABaseline(_Decomposition):
     name: ClassVar[str] = "fastica"
 
     def _parts(self, v: np.ndarray, k: int) -> np.ndarray:
-        from sklearn.decomposition import FastICA
+        decomposition = sklearn_decomposition(self.name)
 
-        model = FastICA(k, whiten="unit-variance", max_iter=self.max_iter, random_state=self.seed)
+        model = decomposition.FastICA(k, whiten="unit-variance", max_iter=self.max_iter, random_state=self.seed)
         scores = model.fit_transform(v)  # [bins, K]
         return _linear_parts(scores, model.mixing_, model.mean_)
 
@@ -110,9 +110,9 @@ class PCABaseline(_Decomposition):
     name: ClassVar[str] = "pca"
 
     def _parts(self, v: np.ndarray, k: int) -> np.ndarray:
-        from sklearn.decomposition import PCA
+        decomposition = sklearn_decomposition(self.name)
 
-        model = PCA(k, random_state=self.seed)
+        model = decomposition.PCA(k, random_state=self.seed)
         scores = model.fit_transform(v)  # [bins, K]
         return _linear_parts(scores, model.components_.T, model.mean_)
 
@@ -128,9 +128,9 @@ class KernelPCABaseline(_Decomposition):
         self.alpha = float(alpha)
 
     def _parts(self, v: np.ndarray, k: int) -> np.ndarray:
-        from sklearn.decomposition import KernelPCA
+        decomposition = sklearn_decomposition(self.name)
 
-        model = KernelPCA(k, kernel="rbf", fit_inverse_transform=True, alpha=self.alpha,
+        model = decomposition.KernelPCA(k, kernel="rbf", fit_inverse_transform=True, alpha=self.alpha,
                           random_state=self.seed)
         z = model.fit_transform(v)  # [bins, K]
         origin = model.inverse_transform(np.zeros((1, z.shape[1])))  # [1, frames]

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .base import Baseline, check_input, sklearn_context
+from .base import Baseline, check_input, sklearn_context, sklearn_decomposition
 
 METHODS = ("fastica", "pca", "kernelpca", "nmf")
 
@@ -91,7 +91,7 @@ class PaperProtocol(Baseline):
         self.method, self.seed, self.noise_var = method, int(seed), float(noise_var)
 
     def separate(self, mixture: Tensor, k: int, sources: Tensor | None = None) -> Tensor:
-        from sklearn.decomposition import NMF, PCA, FastICA
+        decomposition = sklearn_decomposition(self.name)
 
         mix = check_input(mixture, k).numpy()
         n = mix.shape[-1]
@@ -99,15 +99,15 @@ class PaperProtocol(Baseline):
         # the misused call: uniform(low=T, high=1) is one scalar per fake channel
         offsets = [0.0] + [self.noise_var * rng.uniform(n, 1) for _ in range(k - 1)]
         x = np.stack([mix + c for c in offsets], axis=1)  # [T, K], rank 1 after centring
-        with sklearn_context(), np.errstate(divide="ignore", invalid="ignore"):
+        with sklearn_context(self.name), np.errstate(divide="ignore", invalid="ignore"):
             if self.method == "fastica":
-                est = FastICA(k, random_state=self.seed).fit_transform(x).T
+                est = decomposition.FastICA(k, random_state=self.seed).fit_transform(x).T
             elif self.method == "pca":
-                est = PCA(k).fit_transform(x).T
+                est = decomposition.PCA(k).fit_transform(x).T
             elif self.method == "kernelpca":
                 est = _linear_kernel_pca(x, k).T
             else:
-                model = NMF(k, init="random", random_state=self.seed)
+                model = decomposition.NMF(k, init="random", random_state=self.seed)
                 w = model.fit_transform(x + 3.0)
                 est = np.stack([w @ model.components_[:, j] - 3.0 for j in range(k)])  # observation j
         est = _normalise(np.nan_to_num(est, nan=0.0, posinf=0.0, neginf=0.0))

@@ -1,7 +1,7 @@
 """Offline datasets of three source classes, built from Debian and PyPI packages.
 
 ``build(["digits", "drums", "piano"], OUT)`` writes 16 kHz mono clips of exactly
-``LENGTH`` (16384) samples as 16-bit FLAC into ``OUT/<class>/{train,test}/`` and, last,
+``CLIP_LENGTH`` (16384) samples as 16-bit FLAC into ``OUT/<class>/{train,test}/`` and, last,
 ``OUT/<class>/manifest.json``, which lists for every clip its relative path, split,
 the sha256 of its int16 PCM samples (the samples, not the FLAC bytes, so an encoder
 change does not matter), its source (voice, kit file or chorale), its random-number
@@ -52,8 +52,10 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-SAMPLE_RATE = 16000
-LENGTH = 16384
+from ..constants import CLIP_LENGTH, SAMPLE_RATE
+from ..errors import DataError
+from ..fsutil import atomic_write, swap_in
+
 CLASSES = ("digits", "drums", "piano")
 SPLITS = ("train", "test")
 DEFAULT_COUNTS = {"train": 6000, "test": 500}  # per class; the issue asks for >= 5000 / >= 300
@@ -62,7 +64,7 @@ PEAK_RANGE = (0.3, 0.95)  # every clip is peak-normalised to a seeded peak in th
 MANIFEST_VERSION = 1
 
 
-class DataBuildError(Exception):
+class DataBuildError(DataError):
     """A dataset cannot be built; the message says why and, for a missing package or
     program, gives the exact command that installs it."""
 
@@ -179,7 +181,7 @@ def debian_copyright(package: str) -> dict:
 
 @dataclass
 class Clip:
-    """One clip as a builder makes it: ``samples [LENGTH]`` float32 within [-1, 1], and
+    """One clip as a builder makes it: ``samples [CLIP_LENGTH]`` float32 within [-1, 1], and
     its record (``source``: where it came from; ``params``: every drawn or derived
     parameter, including ``gain`` and ``peak``; ``seed``: the generator's entropy)."""
 
@@ -277,21 +279,8 @@ def pcm_sha256(pcm: np.ndarray) -> str:
 
 
 def write_clip(path: Path, pcm: np.ndarray) -> None:
-    """Write int16 samples ``[LENGTH]`` as a 16 kHz mono 16-bit FLAC file."""
+    """Write int16 samples ``[CLIP_LENGTH]`` as a 16 kHz mono 16-bit FLAC file."""
     sf.write(str(path), pcm, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run_tool(cmd: Sequence[str], *, input: str | None = None, what: str = "") -> None:
@@ -328,17 +317,6 @@ def _prepare_target(target: Path) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def _swap_in(stage: Path, target: Path) -> None:
-    """Replace ``target`` by the finished ``stage``."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
-        os.replace(target, old / "x")
-    os.replace(stage, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _build_split(
     b: Builder, cls: str, split: str, n: int, seed: int, stage: Path, cache: Path, progress: bool
 ) -> list[dict]:
@@ -347,7 +325,7 @@ def _build_split(
     with _tqdm(n, f"{cls}/{split}", progress) as bar:
         for index, clip in enumerate(b.clips(split, n, seed, cache)):
             x = np.asarray(clip.samples, dtype=np.float32)
-            if x.shape != (LENGTH,) or not np.isfinite(x).all():
+            if x.shape != (CLIP_LENGTH,) or not np.isfinite(x).all():
                 raise DataBuildError(f"{cls}/{split} clip {index}: shape {x.shape} or non-finite samples (builder bug)")
             pcm = to_pcm16(x)
             peak = int(np.abs(pcm.astype(np.int32)).max())
@@ -410,7 +388,7 @@ def build_class(
             "class": cls,
             "format": {
                 "sample_rate": SAMPLE_RATE,
-                "samples": LENGTH,
+                "samples": CLIP_LENGTH,
                 "channels": 1,
                 "container": "FLAC",
                 "subtype": "PCM_16",
@@ -431,10 +409,9 @@ def build_class(
             "licence": b.licence(),
             "clips": clips,
         }
-        atomic_write_bytes(
-            stage / "manifest.json", (json.dumps(manifest, indent=1, ensure_ascii=False) + "\n").encode()
-        )
-        _swap_in(stage, target)
+        with atomic_write(stage / "manifest.json") as tmp:  # UTF-8 whatever the locale
+            tmp.write_bytes((json.dumps(manifest, indent=1, ensure_ascii=False) + "\n").encode())
+        swap_in(stage, target)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
@@ -493,10 +470,10 @@ def read_manifest(path: str | os.PathLike) -> dict:
 
 
 def read_clip(path: str | os.PathLike) -> np.ndarray:
-    """A clip's int16 samples ``[LENGTH]``; raises if its format is not the dataset's."""
+    """A clip's int16 samples ``[CLIP_LENGTH]``; raises if its format is not the dataset's."""
     pcm, rate = sf.read(str(path), dtype="int16", always_2d=True)
-    if rate != SAMPLE_RATE or pcm.shape != (LENGTH, 1):
-        raise DataBuildError(f"{path}: {rate} Hz, shape {pcm.shape}; expected {SAMPLE_RATE} Hz, ({LENGTH}, 1)")
+    if rate != SAMPLE_RATE or pcm.shape != (CLIP_LENGTH, 1):
+        raise DataBuildError(f"{path}: {rate} Hz, shape {pcm.shape}; expected {SAMPLE_RATE} Hz, ({CLIP_LENGTH}, 1)")
     return pcm[:, 0]
 
 

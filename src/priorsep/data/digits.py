@@ -27,16 +27,15 @@ peak) is added. The word for clip ``i`` is digit ``i % 10``, so the digits are b
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from ..constants import CLIP_LENGTH, SAMPLE_RATE
+from ..fsutil import atomic_write
 from .build import (
-    LENGTH,
-    SAMPLE_RATE,
     Clip,
     DataBuildError,
     Requirements,
@@ -186,12 +185,8 @@ def raw_word(engine: str, voice: str, word: str, level: float, cache: Path) -> t
     path = cache / f"{engine}-{_engine_version(engine)}" / voice / f"{word}-{level:.2f}.wav"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.wav")
-        try:
+        with atomic_write(path) as tmp:  # the engine writes the temporary WAV
             _synthesise(engine, voice, word, level, tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
     x, rate = sf.read(str(path), dtype="float32", always_2d=True)
     return x.mean(axis=1), int(rate)
 
@@ -235,18 +230,18 @@ def make_clip(split: str, index: int, seed: int, cache: Path) -> Clip:
     while True:
         raw, rate = raw_word(engine, voice, word, SPEED_LEVELS[level], cache)
         y = trim(varispeed(raw, rate, semitones))
-        if len(y) <= LENGTH - 2 * MARGIN:
+        if len(y) <= CLIP_LENGTH - 2 * MARGIN:
             break
         if level == len(SPEED_LEVELS) - 1:
             raise DataBuildError(
                 f"digits: {engine}:{voice} says {word!r} in {len(y)} samples even at the fastest level"
             )
         level += 1
-    offset = MARGIN + int(gen.integers(LENGTH - 2 * MARGIN - len(y) + 1))
-    x = np.zeros(LENGTH, np.float32)
+    offset = MARGIN + int(gen.integers(CLIP_LENGTH - 2 * MARGIN - len(y) + 1))
+    x = np.zeros(CLIP_LENGTH, np.float32)
     x[offset : offset + len(y)] = y
     if noisy:
-        x += (np.abs(y).max() * 10 ** (noise_db / 20) * gen.standard_normal(LENGTH)).astype(np.float32)
+        x += (np.abs(y).max() * 10 ** (noise_db / 20) * gen.standard_normal(CLIP_LENGTH)).astype(np.float32)
     x, gain = normalise(x, peak)
     params = {
         "speed": speed,

@@ -32,9 +32,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from ..constants import CLIP_LENGTH, SAMPLE_RATE
 from .build import (
-    LENGTH,
-    SAMPLE_RATE,
     Clip,
     DataBuildError,
     Requirements,
@@ -205,14 +204,14 @@ def licence() -> dict:
 
 
 def place_hit(y: np.ndarray) -> tuple[np.ndarray, dict]:
-    """A hit ``y [T]`` (16 kHz) aligned at its onset at the start of a ``[LENGTH]`` clip."""
+    """A hit ``y [T]`` (16 kHz) aligned at its onset at the start of a ``[CLIP_LENGTH]`` clip."""
     peak = float(np.abs(y).max())
     onset = int(np.argmax(np.abs(y) >= ONSET_FRACTION * peak))
     start = max(0, onset - PREROLL)
-    seg = y[start : start + LENGTH]
-    cut = len(y) - start > LENGTH
+    seg = y[start : start + CLIP_LENGTH]
+    cut = len(y) - start > CLIP_LENGTH
     seg = fade(seg, onset - start, FADE_OUT if cut else 0)
-    x = np.zeros(LENGTH, np.float32)
+    x = np.zeros(CLIP_LENGTH, np.float32)
     x[: len(seg)] = seg
     return x, {"onset_in_file": onset, "start_in_file": start, "sound_samples": len(y) - start, "tail_cut": cut}
 

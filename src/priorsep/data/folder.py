@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from ..audio import AudioError
+from ..constants import CLIP_LENGTH, SAMPLE_RATE
 
 
 @dataclass
@@ -48,8 +49,8 @@ class ClipSet:
 
 def load_folder(
     folder: str | os.PathLike,
-    sample_rate: int = 16000,
-    length: int = 16384,
+    sample_rate: int = SAMPLE_RATE,
+    length: int = CLIP_LENGTH,
     silence_db: float = -40.0,
     max_clips: int | None = None,
 ) -> ClipSet:

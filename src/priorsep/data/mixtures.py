@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from ..audio import AudioError
+from ..fsutil import write_text
 
 GAINS = ("paper", "random")
 RANDOM_DB = 12.0
@@ -107,12 +108,8 @@ def make_mixture_set(
 
 
 def write_manifest(manifest: dict, path: str | os.PathLike) -> Path:
-    """Write a manifest atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+    """Write a manifest atomically (JSON, ASCII only); returns its path."""
+    return write_text(path, json.dumps(manifest, indent=1) + "\n")
 
 
 def load_mixture_set(manifest: str | os.PathLike | dict, root: str | os.PathLike | None = None,

@@ -32,13 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..constants import CLIP_LENGTH, SAMPLE_RATE
+from ..fsutil import atomic_write
 from .build import (
-    LENGTH,
-    SAMPLE_RATE,
     Clip,
     DataBuildError,
     Requirements,
-    atomic_write_bytes,
     clip_rng,
     debian_copyright,
     draw_peak,
@@ -161,7 +160,9 @@ def midi_bytes(name: str, cache: Path) -> bytes:
 
     score = converter.parse(chorales()[name])
     data = midi.translate.streamToMidiFile(score).writestr()
-    atomic_write_bytes(path, data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(data)
     return data
 
 
@@ -198,7 +199,7 @@ def render(name: str, gen: np.random.Generator, cache: Path) -> tuple[np.ndarray
     pm = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes(name, cache)))
     params = humanise(pm, gen)
     audio = pm.fluidsynth(fs=SAMPLE_RATE, synthesizer=SOUNDFONT)
-    if audio.size < LENGTH or not np.isfinite(audio).all() or np.abs(audio).max() <= 0:
+    if audio.size < CLIP_LENGTH or not np.isfinite(audio).all() or np.abs(audio).max() <= 0:
         raise DataBuildError(f"piano: fluidsynth rendered {name} as {audio.size} samples of silence or junk")
     return audio.astype(np.float32), params
 
@@ -207,8 +208,8 @@ def loud_windows(audio: np.ndarray) -> np.ndarray:
     """Start positions (on the :data:`HOP` grid) of windows none of whose quarters is
     more than :data:`QUIET_DB` below the rendering's RMS."""
     floor = np.sqrt(np.mean(audio.astype(np.float64) ** 2)) * 10 ** (QUIET_DB / 20)
-    starts = np.arange(0, len(audio) - LENGTH + 1, HOP)
-    quarter = LENGTH // 4
+    starts = np.arange(0, len(audio) - CLIP_LENGTH + 1, HOP)
+    quarter = CLIP_LENGTH // 4
     ok = [
         all(
             np.sqrt(np.mean(audio[s + q * quarter : s + (q + 1) * quarter].astype(np.float64) ** 2)) >= floor
@@ -237,7 +238,7 @@ def clips(split: str, n: int, seed: int, cache: Path) -> Iterator[Clip]:
             index = j * CLIPS_PER_RENDERING + w
             clip_gen, entropy = clip_rng(seed, "piano", split, index)
             peak = draw_peak(clip_gen)
-            x, gain = normalise(audio[int(start) : int(start) + LENGTH], peak)
+            x, gain = normalise(audio[int(start) : int(start) + CLIP_LENGTH], peak)
             source = {"chorale": name, "group": group(name), "file": f"bach/{chorales()[name].name}"}
             params = {
                 "rendering": j,

@@ -1,4 +1,5 @@
-"""Seeded mixtures whose sources are drawn from priors (METHOD.md §3's mixing model).
+"""Seeded mixtures whose sources are drawn from priors (METHOD.md §3's mixing model,
+:mod:`priorsep.mixing`).
 
 Each source is G_k(z_k) for z_k ~ U(-1, 1)^D_k, peak-normalised; the mixture is their
 unit-weight sum. Used by the tests and the demo, where the truth must be known exactly.
@@ -11,6 +12,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from ..mixing import peak_normalise
 from ..priors.base import Prior
 
 
@@ -20,8 +22,6 @@ def prior_mixtures(priors: Sequence[Prior], n: int, seed: int = 0) -> tuple[Tens
     Returns:
         mixtures ``[n, T]`` and their sources ``[n, K, T]`` (peak-normalised).
     """
-    from ..separate import peak_normalise
-
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         sources = torch.stack(

@@ -324,7 +324,8 @@ def load_prior(name_or_path: str | os.PathLike, device: str | torch.device = "cp
     if key in BUILTIN:
         return BUILTIN[key]().to(device).eval()
     bundled = bundled_priors()
-    path = bundled[key] if key in bundled and not Path(key).is_file() else Path(key)  # a folder named like a class is common
+    # a bundled name wins over a folder named like the class (common), not over a file
+    path = bundled[key] if key in bundled and not Path(key).is_file() else Path(key)
     if path.is_dir():
         raise PriorError(f"{path}: is a folder, not a saved-prior file")
     if not path.is_file():
@@ -345,7 +346,8 @@ def load_prior(name_or_path: str | os.PathLike, device: str | torch.device = "cp
         prior.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
-        raise PriorError(f"{path}: weights do not match the architecture in its metadata ({first[-1].strip()})") from None
+        raise PriorError(
+            f"{path}: weights do not match the architecture in its metadata ({first[-1].strip()})") from None
     for attr in ("length", "latent_dim", "sample_rate"):
         if getattr(prior, attr) != meta.get(attr):
             raise PriorError(f"{path}: metadata says {attr} {meta.get(attr)}, the model has {getattr(prior, attr)}")

@@ -13,10 +13,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ..constants import CLIP_LENGTH, SAMPLE_RATE
 from .base import register_family
-
-SAMPLE_RATE = 16000
-LENGTH = 16384
 
 
 def _unit(z: Tensor) -> Tensor:
@@ -34,7 +32,7 @@ class _Parametric(nn.Module):
     latent_dim: int
     latent_bound = 1.0
 
-    def __init__(self, sample_rate: int = SAMPLE_RATE, length: int = LENGTH):
+    def __init__(self, sample_rate: int = SAMPLE_RATE, length: int = CLIP_LENGTH):
         super().__init__()
         self.sample_rate = sample_rate
         self.length = length
@@ -73,7 +71,7 @@ class TonePrior(_Parametric):
 
     name = "tone"
 
-    def __init__(self, harmonics: int = 4, sample_rate: int = SAMPLE_RATE, length: int = LENGTH):
+    def __init__(self, harmonics: int = 4, sample_rate: int = SAMPLE_RATE, length: int = CLIP_LENGTH):
         super().__init__(sample_rate, length)
         self.harmonics = harmonics
         self.latent_dim = harmonics + 2
@@ -109,7 +107,7 @@ class BurstPrior(_Parametric):
     name = "burst"
     latent_dim = 3
 
-    def __init__(self, sample_rate: int = SAMPLE_RATE, length: int = LENGTH, noise_seed: int = 1234):
+    def __init__(self, sample_rate: int = SAMPLE_RATE, length: int = CLIP_LENGTH, noise_seed: int = 1234):
         super().__init__(sample_rate, length)
         self.noise_seed = noise_seed
         gen = torch.Generator().manual_seed(noise_seed)

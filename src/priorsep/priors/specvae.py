@@ -29,16 +29,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import spectral
-
+from ..constants import CLIP_LENGTH, SAMPLE_RATE
 from .base import register_family
 
 __all__ = ["SpecVAE", "log_magnitude"]
 
-LENGTH = 16384
 N_FFT = 1024
 HOP = 256
 BINS = N_FFT // 2 + 1  # 513
-FRAMES = LENGTH // HOP + 1  # 65
+FRAMES = CLIP_LENGTH // HOP + 1  # 65
 
 
 def log_magnitude(x: Tensor, n_fft: int = N_FFT, hop: int = HOP) -> Tensor:
@@ -67,13 +66,13 @@ class SpecVAE(nn.Module):
     n_fft = N_FFT
     hop = HOP
 
-    def __init__(self, channels: int = 160, latent_dim: int = 64, sample_rate: int = 16000,
+    def __init__(self, channels: int = 160, latent_dim: int = 64, sample_rate: int = SAMPLE_RATE,
                  name: str = "specvae") -> None:
         super().__init__()
         if channels < 1 or latent_dim < 1:
             raise ValueError(f"channels and latent_dim must be positive; got {channels}, {latent_dim}")
         self.channels, self.latent_dim = channels, latent_dim
-        self.sample_rate, self.name, self.length = sample_rate, name, LENGTH
+        self.sample_rate, self.name, self.length = sample_rate, name, CLIP_LENGTH
         c = channels
         self.enc = nn.ModuleList([
             nn.Conv1d(BINS, c, 3, padding=1),
@@ -110,8 +109,8 @@ class SpecVAE(nn.Module):
 
     def encode(self, x: Tensor) -> Tensor:
         """Waveforms ``[B, 16384]`` -> posterior means ``[B, D]`` (the search's start)."""
-        if x.dim() != 2 or x.shape[1] != LENGTH:
-            raise ValueError(f"expected waveforms [B, {LENGTH}]; got {tuple(x.shape)}")
+        if x.dim() != 2 or x.shape[1] != CLIP_LENGTH:
+            raise ValueError(f"expected waveforms [B, {CLIP_LENGTH}]; got {tuple(x.shape)}")
         return self.posterior(log_magnitude(x.float()))[0]
 
     def magnitude(self, z: Tensor) -> Tensor:
@@ -124,10 +123,10 @@ class SpecVAE(nn.Module):
         mag = self.magnitude(z)
         phase = torch.ones_like(mag, dtype=torch.complex64)
         for _ in range(iterations):
-            x = spectral.synthesis(mag * phase, N_FFT, HOP, LENGTH)
+            x = spectral.synthesis(mag * phase, N_FFT, HOP, CLIP_LENGTH)
             spec = spectral.analysis(x, N_FFT, HOP)
             phase = spec / (spec.abs() + 1e-8)
-        return spectral.synthesis(mag * phase, N_FFT, HOP, LENGTH)
+        return spectral.synthesis(mag * phase, N_FFT, HOP, CLIP_LENGTH)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.magnitude(z)

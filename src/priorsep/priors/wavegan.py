@@ -24,14 +24,14 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor, nn
 import torch.nn.functional as F
+from torch import Tensor, nn
 
+from ..constants import CLIP_LENGTH, SAMPLE_RATE
 from .base import register_family
 
 __all__ = ["WaveGANGenerator", "PhaseShuffle", "WaveGANDiscriminator", "WaveGANPrior"]
 
-LENGTH = 16384
 _KERNEL = 25
 _STRIDE = 4
 _PAD = 11  # kernel 25, stride 4: padding 11 gives exact x4 / /4 lengths
@@ -41,7 +41,7 @@ UPSAMPLING = ("transpose", "nearest")
 class WaveGANGenerator(nn.Module):
     """WaveGAN generator: ``z [B, latent_dim] -> waveform [B, 1, 16384]`` in ``[-1, 1]``."""
 
-    length: int = LENGTH
+    length: int = CLIP_LENGTH
 
     def __init__(self, d: int = 64, latent_dim: int = 100, upsample: str = "transpose") -> None:
         super().__init__()
@@ -51,7 +51,7 @@ class WaveGANGenerator(nn.Module):
             raise ValueError(f"upsample must be one of {UPSAMPLING}, got {upsample!r}")
         self.d, self.upsample = d, upsample
         self.latent_dim = latent_dim
-        self.length = LENGTH
+        self.length = CLIP_LENGTH
         self.fc = nn.Linear(latent_dim, 16 * 16 * d)
         chans = [16 * d, 8 * d, 4 * d, 2 * d, d, 1]
         if upsample == "transpose":
@@ -123,8 +123,8 @@ class WaveGANDiscriminator(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() == 2:
             x = x.unsqueeze(1)
-        if x.dim() != 3 or x.shape[1] != 1 or x.shape[2] != LENGTH:
-            raise ValueError(f"expected x of shape [B, 1, {LENGTH}] or [B, {LENGTH}], got {tuple(x.shape)}")
+        if x.dim() != 3 or x.shape[1] != 1 or x.shape[2] != CLIP_LENGTH:
+            raise ValueError(f"expected x of shape [B, 1, {CLIP_LENGTH}] or [B, {CLIP_LENGTH}], got {tuple(x.shape)}")
         last = len(self.convs) - 1
         for i, conv in enumerate(self.convs):
             x = F.leaky_relu(conv(x), 0.2)  # length / 4
@@ -143,14 +143,14 @@ class WaveGANPrior(nn.Module):
 
     latent_bound = 1.0
 
-    def __init__(self, d: int = 64, latent_dim: int = 100, sample_rate: int = 16000,
+    def __init__(self, d: int = 64, latent_dim: int = 100, sample_rate: int = SAMPLE_RATE,
                  name: str = "wavegan", upsample: str = "transpose") -> None:
         super().__init__()
         self.d, self.upsample = d, upsample
         self.name = name
         self.latent_dim = latent_dim
         self.sample_rate = sample_rate
-        self.length = LENGTH
+        self.length = CLIP_LENGTH
         self.generator = WaveGANGenerator(d=d, latent_dim=latent_dim, upsample=upsample)
 
     def generate(self, z: Tensor) -> Tensor:

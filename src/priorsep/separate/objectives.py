@@ -155,7 +155,8 @@ class MagnitudeObjective(Objective):
     terms = ("fit", "total")
 
     def check(self) -> None:
-        wrong = [p.name for p in self.priors if isinstance(p, MagnitudePrior) and (p.n_fft, p.hop) != (self.n_fft, self.hop)]
+        wrong = [p.name for p in self.priors
+                 if isinstance(p, MagnitudePrior) and (p.n_fft, p.hop) != (self.n_fft, self.hop)]
         if wrong:
             raise PriorError(f"prior {wrong[0]!r} generates magnitudes of another STFT than {self.n_fft}/{self.hop}")
 

@@ -181,7 +181,8 @@ class Separator:
         self.bounds = [p.latent_bound for p in self.priors] if bound == "prior" else [bound] * len(self.priors)
         shortest = max(spectral.N_FFT, self.mask_fft // 2 + 1)
         if self.length < shortest:
-            raise PriorError(f"the priors make {self.length}-sample clips; the losses and masks need at least {shortest}")
+            raise PriorError(f"the priors make {self.length}-sample clips; the losses and masks need at least "
+                             f"{shortest}")
         if self.config.objective == "auto":
             self.objective_name, self.objective_reason = choose_objective(self.priors)
         else:
