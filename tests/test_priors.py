@@ -286,3 +286,60 @@ def test_registering_a_family_name_twice_is_refused():
         register_family("wavegan")(ChirpPrior)
     with pytest.raises(TypeError, match="no from_arch_config"):
         register_family("test-broken")(type("Broken", (), {}))
+
+
+# --- saved-prior files are checked field by field --------------------------------------
+
+
+def _write_raw(dst, meta_text, tensors):
+    save_file(tensors, str(dst), metadata={"priorsep": meta_text})
+
+
+@pytest.fixture()
+def saved_tone(tmp_path):
+    from safetensors import safe_open
+
+    path = save_prior(TonePrior(), tmp_path / "tone.safetensors")
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["priorsep"])
+    return meta
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: [m], "metadata is a JSON list, not an object"),
+    (lambda m: {k: v for k, v in m.items() if k != "sample_rate"}, "lacks 'sample_rate'"),
+    (lambda m: {**m, "sample_rate": "16000"}, "'sample_rate' is \"16000\"; expected an integer"),
+    (lambda m: {**m, "length": True}, "'length' is true; expected an integer"),
+    (lambda m: {**m, "latent_dim": 0}, "'latent_dim' is 0; expected a positive integer"),
+    (lambda m: {**m, "version": 99}, "format version 99 is not one this priorsep reads"),
+    (lambda m: {**m, "name": " "}, "'name' is empty"),
+    (lambda m: {**m, "arch": ["tone"]}, "'arch' is \\[\"tone\"\\]; expected an object"),
+    (lambda m: {**m, "arch": {"length": 16384}}, "'arch' names no family"),
+    (lambda m: {**m, "training": "ten minutes"}, "'training' is \"ten minutes\"; expected an object"),
+    (lambda m: {**m, "format": "other"}, "unknown format 'other'"),
+])
+def test_malformed_metadata_is_one_clear_error(tmp_path, saved_tone, change, message):
+    path = tmp_path / "bad.safetensors"
+    _write_raw(path, json.dumps(change(dict(saved_tone))), {})
+    with pytest.raises(PriorError, match=message):
+        load_prior(path)
+
+
+def test_weights_that_are_not_floats_or_not_finite_are_refused(tmp_path):
+    from safetensors import safe_open
+
+    good = save_prior(WaveGANPrior(d=2), tmp_path / "good.safetensors")
+    with safe_open(str(good), framework="pt") as f:
+        meta = f.metadata()["priorsep"]
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    key = next(iter(tensors))
+    as_int = dict(tensors, **{key: tensors[key].to(torch.int32)})
+    _write_raw(tmp_path / "int.safetensors", meta, as_int)
+    with pytest.raises(PriorError, match=f"tensor '{key}' is int32; a prior's weights are floating point"):
+        load_prior(tmp_path / "int.safetensors")
+    nan = tensors[key].clone()
+    nan.view(-1)[:3] = float("nan")
+    _write_raw(tmp_path / "nan.safetensors", meta, dict(tensors, **{key: nan}))
+    with pytest.raises(PriorError, match=f"tensor '{key}' holds 3 NaN or infinite values"):
+        load_prior(tmp_path / "nan.safetensors")
+    assert load_prior(good).latent_dim == 100  # the untouched file loads

@@ -7,7 +7,7 @@ import torch
 
 from priorsep import PriorError, Separator, WaveGANPrior, load_prior
 from priorsep.data import prior_mixtures
-from priorsep.errors import ConfigError
+from priorsep.errors import AudioError, ConfigError, SearchError
 from priorsep.metrics import evaluate
 from priorsep.priors import BurstPrior, TonePrior
 from priorsep.separate import PRESETS, SearchConfig
@@ -223,7 +223,7 @@ def test_magnitude_objective_from_the_encoders_separates_and_beats_a_zero_start(
 def test_paper_objective_refuses_magnitude_priors_and_unknown_objectives():
     with pytest.raises(PriorError, match="paper objective needs waveform priors"):
         Separator([_ToneMagnitude(), _BurstMagnitude()], objective="paper")
-    with pytest.raises(ConfigError, match="objective must be one of magnitude, paper; got 'spectral'"):
+    with pytest.raises(ConfigError, match="objective must be auto or one of magnitude, paper; got 'spectral'"):
         Separator([_ToneMagnitude(), _BurstMagnitude()], objective="spectral")
     with pytest.raises(TypeError, match="unknown search settings \\['step'\\]"):
         Separator([_ToneMagnitude(), _BurstMagnitude()], step=3)
@@ -247,8 +247,10 @@ def test_the_defaults_are_the_best_preset_and_settings_record_the_config():
     assert Separator([_ToneMagnitude(), _BurstMagnitude()], "paper", objective="magnitude").config == \
         replace(PRESETS["paper"], objective="magnitude")
     settings = sep.settings()
-    assert {k: settings[k] for k in asdict(PRESETS["best"]) if k not in ("mask_fft", "mask_hop")} == \
-        {k: v for k, v in asdict(PRESETS["best"]).items() if k not in ("mask_fft", "mask_hop")}
+    resolved = ("mask_fft", "mask_hop", "objective")  # what the priors decide
+    assert {k: settings[k] for k in asdict(PRESETS["best"]) if k not in resolved} == \
+        {k: v for k, v in asdict(PRESETS["best"]).items() if k not in resolved}
+    assert settings["objective"] == "magnitude" and settings["objective_choice"] == "auto: a prior generates magnitudes"
     assert settings["bounds"] == [1.0, 1.0] and (settings["mask_fft"], settings["mask_hop"]) == (1024, 256)
     json.dumps(settings)  # JSON as it stands
     with pytest.raises(ConfigError, match="restarts must be a whole number >= 1; got 0"):
@@ -281,7 +283,7 @@ def test_the_magnitude_objective_searches_waveform_priors():
     output; ``generated`` is that waveform times the fitted gain."""
     priors = [load_prior("tone"), load_prior("burst")]
     mixtures, _ = prior_mixtures(priors, 2, seed=3)
-    result = Separator(priors, "best", steps=150, restarts=1).separate(mixtures)
+    result = Separator(priors, "best", objective="magnitude", steps=150, restarts=1).separate(mixtures)
     assert torch.allclose(result.masked.sum(1), mixtures, atol=1e-4)
     assert (result.history["fit"][-1] < 0.5 * result.history["fit"][0]).all(), result.history["fit"][[0, -1]]
     for b in range(2):
@@ -305,3 +307,53 @@ def test_a_joint_search_matches_the_separate_ones_closely():
     for z_joint, z_alone in zip(joint.latents, alone.latents):
         assert torch.allclose(z_joint, z_alone, atol=1e-3)
     assert torch.allclose(joint.masked.sum(1), mixtures, atol=1e-4)
+
+
+# --- everyday use: long inputs in chunks, divergence, short inputs, the auto objective ----
+
+
+def test_long_inputs_are_searched_in_bounded_chunks_and_say_how_long(tone_burst, capsys):
+    mixtures, _ = prior_mixtures(tone_burst, 1, seed=4)
+    long = torch.cat([mixtures[0], mixtures[0] * 0.5, mixtures[0]])  # 3 clips -> 5 half-overlapping windows
+    whole = Separator(tone_burst, "paper", steps=6, chunk=16).separate(long)
+    chunked = Separator(tone_burst, "paper", steps=6, chunk=2, progress=True).separate(long)
+    err = capsys.readouterr().err
+    assert "priorsep: 5 windows of 16384 samples in chunks of at most 2: about" in err
+    assert whole.latents[0].shape == chunked.latents[0].shape == (5, 6)
+    assert torch.allclose(chunked.masked.sum(0), long, atol=1e-4)  # still mixture-consistent
+    for a, b in zip(whole.latents, chunked.latents):  # the same search, batched differently
+        assert torch.allclose(a, b, atol=1e-3)
+    assert chunked.settings["chunk"] == 2
+
+
+class _Exploding(torch.nn.Module):
+    """A waveform prior that returns NaN away from z = 0."""
+
+    name, latent_dim, sample_rate, length, latent_bound = "exploding", 1, 16000, 16384, 1.0
+
+    def generate(self, z):
+        t = torch.arange(16384) / 16000
+        wave = torch.sin(2 * torch.pi * 440 * t) * (1 + z[:, :1])
+        return torch.where(z[:, :1].abs() > 0.05, torch.full_like(wave, float("nan")), wave)
+
+
+def test_a_diverged_search_is_an_error_not_a_nan_result(tone_burst):
+    mixture = prior_mixtures(tone_burst, 1, seed=0)[0][0]
+    with pytest.raises(SearchError, match=r"the search diverged on the mixture \(final loss nan.*lower learning "
+                                          r"rate \(lr is 0.05\) or another prior \(exploding, burst\)"):
+        Separator([_Exploding(), tone_burst[1]], "paper", steps=3, restarts=2).separate(mixture)
+
+
+def test_inputs_shorter_than_one_stft_window_are_refused(tone_burst):
+    sep = Separator(tone_burst, "paper", steps=1)
+    assert sep.min_length == 1024
+    with pytest.raises(AudioError, match=r"the input has 10 samples \(1 ms\); the priors need at least 1024 "
+                                         r"\(64 ms at 16000 Hz\)"):
+        sep.separate(torch.randn(10))
+    assert sep.separate(torch.randn(1024)).masked.shape == (2, 1024)  # padded to a clip, cut back
+
+
+def test_the_auto_objective_follows_what_the_priors_can_do(tone_burst):
+    assert Separator(tone_burst).settings()["objective"] == "paper"  # waveform priors without encoders
+    assert Separator([_ToneMagnitude(), tone_burst[1]]).settings()["objective"] == "magnitude"
+    assert Separator(tone_burst, objective="magnitude").settings()["objective_choice"] == "set"

@@ -14,7 +14,8 @@ True
 
 from __future__ import annotations
 
-__all__ = ["PriorsepError", "AudioError", "PriorError", "ConfigError", "DataError", "MissingDependencyError"]
+__all__ = ["PriorsepError", "AudioError", "PriorError", "ConfigError", "DataError", "MissingDependencyError",
+           "SearchError"]
 
 
 class PriorsepError(Exception):
@@ -40,3 +41,7 @@ class DataError(PriorsepError, ValueError):
 class MissingDependencyError(PriorsepError, ImportError):
     """An optional package a feature needs is not installed; the message names the
     package, the feature and the ``pip install 'priorsep[extra]'`` command."""
+
+
+class SearchError(PriorsepError, RuntimeError):
+    """A latent search that diverged (a non-finite loss or estimate); nothing is written."""

@@ -240,8 +240,46 @@ def save_prior(prior: SavablePrior, path: str | os.PathLike, **info: Any) -> Pat
     return path
 
 
+#: the metadata fields every saved prior has, and their JSON types
+_REQUIRED: dict[str, tuple[type, ...]] = {
+    "format": (str,), "version": (int,), "name": (str,), "sample_rate": (int,), "length": (int,),
+    "latent_dim": (int,), "arch": (dict,),
+}
+#: optional fields, when present
+_OPTIONAL: dict[str, tuple[type, ...]] = {"training": (dict,), "data": (dict,)}
+
+
+def _check_metadata(path: Path | str, meta: Any) -> dict:
+    """Raise :class:`PriorError` (one line) unless ``meta`` is a well-formed prior header."""
+    if not isinstance(meta, dict):
+        raise PriorError(f"{path}: its priorsep metadata is a JSON {type(meta).__name__}, not an object")
+    if meta.get("format") != FORMAT:
+        raise PriorError(f"{path}: unknown format {meta.get('format')!r} (expected {FORMAT!r})")
+    for key, types in {**_REQUIRED, **_OPTIONAL}.items():
+        if key not in meta:
+            if key in _REQUIRED:
+                raise PriorError(f"{path}: its metadata lacks {key!r}")
+            continue
+        value = meta[key]
+        if not isinstance(value, types) or isinstance(value, bool):
+            want = " or ".join({int: "an integer", str: "a string", dict: "an object"}[t] for t in types)
+            raise PriorError(f"{path}: metadata {key!r} is {json.dumps(value)[:40]}; expected {want}")
+    if not 1 <= meta["version"] <= FORMAT_VERSION:
+        raise PriorError(f"{path}: format version {meta['version']} is not one this priorsep reads "
+                         f"(1 to {FORMAT_VERSION}); upgrade priorsep")
+    for key in ("sample_rate", "length", "latent_dim"):
+        if meta[key] <= 0:
+            raise PriorError(f"{path}: metadata {key!r} is {meta[key]}; expected a positive integer")
+    if not meta["name"].strip():
+        raise PriorError(f"{path}: metadata 'name' is empty")
+    if not isinstance(meta["arch"].get("family"), str):
+        raise PriorError(f"{path}: metadata 'arch' names no family (a string under 'family')")
+    return meta
+
+
 def read_metadata(path: str | os.PathLike) -> dict:
-    """The JSON metadata of a saved prior, without loading its weights."""
+    """The JSON metadata of a saved prior, checked (types of every field), without
+    loading its weights."""
     try:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
@@ -253,9 +291,24 @@ def read_metadata(path: str | os.PathLike) -> dict:
         meta = json.loads(header["priorsep"])
     except json.JSONDecodeError as exc:
         raise PriorError(f"{path}: its priorsep metadata is not valid JSON ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise PriorError(f"{path}: unknown format {meta.get('format')!r}")
-    return meta
+    return _check_metadata(path, meta)
+
+
+def _read_weights(path: Path) -> dict[str, Tensor]:
+    """The tensors of a saved prior: floating point and finite, or one :class:`PriorError`."""
+    state = {}
+    with safe_open(str(path), framework="pt") as f:
+        for key in f.keys():
+            tensor = f.get_tensor(key)
+            if not tensor.is_floating_point():
+                raise PriorError(f"{path}: tensor {key!r} is {str(tensor.dtype).replace('torch.', '')}; "
+                                 "a prior's weights are floating point (the file is damaged or not a prior)")
+            if not torch.isfinite(tensor).all():
+                bad = int((~torch.isfinite(tensor)).sum())
+                raise PriorError(f"{path}: tensor {key!r} holds {bad} NaN or infinite values; the prior is "
+                                 "damaged (retrain it, or resume from an earlier checkpoint)")
+            state[key] = tensor
+    return state
 
 
 def load_prior(name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
@@ -280,16 +333,15 @@ def load_prior(name_or_path: str | os.PathLike, device: str | torch.device = "cp
             f"no built-in prior named {key!r} and no such file; built-in priors: {', '.join(builtin_names())}"
         )
     meta = read_metadata(path)
-    arch = meta.get("arch")
-    family = arch.get("family") if isinstance(arch, dict) else None
+    arch = meta["arch"]
+    family = arch["family"]
     if family not in FAMILIES:
         raise PriorError(f"{path}: unknown prior family {family!r}; known: {', '.join(sorted(FAMILIES))}")
     try:
-        prior = FAMILIES[family].from_arch_config(arch, int(meta["sample_rate"]), str(meta["name"]))
+        prior = FAMILIES[family].from_arch_config(arch, meta["sample_rate"], meta["name"])
     except (KeyError, TypeError, ValueError) as exc:
         raise PriorError(f"{path}: metadata does not describe a valid {family} prior ({exc})") from None
-    with safe_open(str(path), framework="pt") as f:
-        state = {k: f.get_tensor(k) for k in f.keys()}
+    state = _read_weights(path)
     try:
         prior.load_state_dict(state, strict=True)
     except RuntimeError as exc:

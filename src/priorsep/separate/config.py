@@ -41,8 +41,10 @@ class SearchConfig:
     """The settings of one latent search (docs/method.md §3 and our departures from it).
 
     Attributes:
-        objective: what the search fits: ``"magnitude"`` (the default) or ``"paper"``
-            (:mod:`priorsep.separate.objectives`; more can be registered there).
+        objective: what the search fits: ``"magnitude"`` or ``"paper"``
+            (:mod:`priorsep.separate.objectives`; more can be registered there), or
+            ``"auto"`` (the default): chosen from what the priors can do
+            (:func:`~priorsep.separate.objectives.choose_objective`).
         start: ``"encoder"``: priors with an encoder start from their encoding of the
             mixture (the others from zero); ``"zero"``: z = 0, the paper's.
         steps: Adam steps (paper: 1000); 0 gives the start's output.
@@ -61,9 +63,12 @@ class SearchConfig:
         overlap: fraction of overlap between windows, for inputs longer than the priors.
         joint: search all mixtures of a call as one batch: faster, but a mixture's result
             then depends (in the last bits, amplified by the search) on its batch.
+        chunk: the most windows searched as one batch (times ``restarts`` rows), so that
+            memory does not grow with the input's length; longer inputs are searched
+            chunk after chunk.
     """
 
-    objective: str = "magnitude"
+    objective: str = "auto"
     start: str = "encoder"
     steps: int = 300
     lr: float = 0.05
@@ -75,16 +80,19 @@ class SearchConfig:
     mask_hop: int | None = None
     overlap: float = 0.5
     joint: bool = False
+    chunk: int = 16
 
     def __post_init__(self) -> None:
         from .objectives import OBJECTIVES
 
-        if self.objective not in OBJECTIVES:
-            raise ConfigError(f"objective must be one of {', '.join(sorted(OBJECTIVES))}; got {self.objective!r}")
+        if self.objective != "auto" and self.objective not in OBJECTIVES:
+            raise ConfigError(f"objective must be auto or one of {', '.join(sorted(OBJECTIVES))}; "
+                              f"got {self.objective!r}")
         if self.start not in STARTS:
             raise ConfigError(f"start must be one of {', '.join(STARTS)}; got {self.start!r}")
         _whole("steps", self.steps, 0)
         _whole("restarts", self.restarts, 1)
+        _whole("chunk", self.chunk, 1)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ConfigError(f"seed must be a whole number; got {self.seed!r}")
         if not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr <= 0:

@@ -39,9 +39,9 @@ from .. import spectral
 from ..errors import PriorError
 from ..losses import LossWeights, MixtureFeatures, losses_from_spectra
 from ..mixing import peak_normalise
-from ..priors.base import MagnitudePrior, Prior
+from ..priors.base import EncodablePrior, MagnitudePrior, Prior
 
-__all__ = ["Objective", "PaperObjective", "MagnitudeObjective", "OBJECTIVES", "register_objective"]
+__all__ = ["Objective", "PaperObjective", "MagnitudeObjective", "OBJECTIVES", "register_objective", "choose_objective"]
 
 _O = TypeVar("_O", bound=type)
 
@@ -216,3 +216,19 @@ class MagnitudeObjective(Objective):
                 wave = peak_normalise(p.generate(z[rows]).float())
                 out.append(wave * log_gain[:, i, None].exp())
         return torch.stack(out, dim=1), masked
+
+
+def choose_objective(priors: Sequence[Prior]) -> tuple[str, str]:
+    """The objective ``objective="auto"`` uses for these priors, and why.
+
+    Priors that generate magnitudes or have an encoder were made for the magnitude fit;
+    priors that only generate waveforms (the paper's setting: WaveGANs, the parametric
+    tone and burst) are searched with the paper's losses, under which their latent
+    spaces are smooth (the magnitude fit of a waveform prior's peak-normalised output
+    gets stuck where a small change of z moves its harmonics off the mixture's).
+    """
+    if any(isinstance(p, MagnitudePrior) for p in priors):
+        return "magnitude", "a prior generates magnitudes"
+    if all(isinstance(p, EncodablePrior) for p in priors):
+        return "magnitude", "every prior has an encoder"
+    return "paper", "waveform priors without encoders"

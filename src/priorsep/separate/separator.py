@@ -32,14 +32,14 @@ from typing import Any, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from .. import spectral
-from ..errors import ConfigError, PriorError
+from ..errors import AudioError, ConfigError, PriorError, SearchError
 from ..mixing import peak_normalise
 from ..priors.base import EncodablePrior, MagnitudePrior, Prior, check_prior
+from ..progress import Progress, duration
 from .config import PRESETS, SearchConfig
-from .objectives import OBJECTIVES, Objective
+from .objectives import OBJECTIVES, Objective, choose_objective
 from .windows import frame_windows, overlap_add
 
 __all__ = ["Separator", "SeparationResult", "check_priors", "peak_normalise"]
@@ -183,7 +183,11 @@ class Separator:
         if self.length < shortest:
             raise PriorError(f"the priors make {self.length}-sample clips; the losses and masks need at least "
                              f"{shortest}")
-        self.objective: Objective = OBJECTIVES[self.config.objective](
+        if self.config.objective == "auto":
+            self.objective_name, self.objective_reason = choose_objective(self.priors)
+        else:
+            self.objective_name, self.objective_reason = self.config.objective, "set"
+        self.objective: Objective = OBJECTIVES[self.objective_name](
             self.priors, self.config.weights, self.mask_fft, self.mask_hop, self.length)
 
     @property
@@ -194,10 +198,20 @@ class Separator:
     def length(self) -> int:
         return self.priors[0].length
 
+    @property
+    def min_length(self) -> int:
+        """The shortest input accepted, in samples: one window of the masks' STFT (and at
+        least one of the paper losses' STFT). Shorter inputs carry too little of a source
+        for a clip-level prior to recognise, and the STFT would be mostly padding."""
+        return max(spectral.N_FFT, self.mask_fft)
+
     def settings(self) -> dict:
-        """The search's settings, JSON-serialisable: the configuration, the priors, each
-        prior's box and the STFT of the masks as resolved for these priors."""
+        """The search's settings, JSON-serialisable: the configuration, the priors, the
+        objective used (``objective``; ``objective_choice`` says why), each prior's box and
+        the STFT of the masks as resolved for these priors."""
         return {"priors": [p.name for p in self.priors], **dataclasses.asdict(self.config),
+                "objective": self.objective_name,
+                "objective_choice": ("auto: " if self.config.objective == "auto" else "") + self.objective_reason,
                 "bounds": self.bounds, "mask_fft": self.mask_fft, "mask_hop": self.mask_hop}
 
     def separate(self, mixture: Tensor) -> SeparationResult:
@@ -223,15 +237,19 @@ class Separator:
             raise ConfigError("mixture contains NaN or infinite samples")
         mixture = mixture.float()
         b, t = mixture.shape
+        if t < self.min_length:
+            raise AudioError(f"the input has {t} samples ({1000 * t / self.sample_rate:.0f} ms); the priors need at "
+                             f"least {self.min_length} ({1000 * self.min_length / self.sample_rate:.0f} ms at "
+                             f"{self.sample_rate} Hz)")
         cfg = self.config
         windows, n_win = frame_windows(mixture, self.length, cfg.overlap)  # [B * W, L]
-
-        groups = [windows] if cfg.joint else list(windows.split(n_win))
+        groups = [windows] if cfg.joint else list(windows.split(n_win))  # per mixture (or all)
+        chunks = [c for g in groups for c in g.split(cfg.chunk)]  # bounded batches
         terms = self.objective.terms
         start = time.perf_counter()
-        with tqdm(total=cfg.steps * len(groups), desc="latent search", unit="step",
-                  disable=not self.progress, leave=False) as bar:
-            parts = [self._search(g, bar) for g in groups]
+        with Progress(windows.shape[0], "latent search", "window", enabled=self.progress) as bar:
+            parts = [self._search(c, bar, estimate=len(chunks) > 1 and i == 0, total=windows.shape[0])
+                     for i, c in enumerate(chunks)]
         seconds = time.perf_counter() - start
         k, r = len(self.priors), cfg.restarts
         generated = overlap_add(torch.cat([o["generated"] for o in parts]).reshape(b, n_win, k, self.length), t,
@@ -242,6 +260,7 @@ class Separator:
         losses = {key: torch.cat([o["losses"][key] for o in parts]).reshape(b, n_win).mean(-1) for key in terms}
         latents = [torch.cat(zs).reshape(b, n_win, -1) for zs in zip(*(o["latents"] for o in parts))]
         restart_losses = torch.cat([o["restart_losses"] for o in parts]).reshape(b, n_win, r)
+        self._check_finite(losses["total"], generated, masked)
         if single:
             generated, masked = generated[0], masked[0]
             history = {key: v[:, 0] for key, v in history.items()}
@@ -250,15 +269,28 @@ class Separator:
             restart_losses = restart_losses[0]
         return SeparationResult(generated, masked, history, losses, latents, restart_losses, seconds, self.settings())
 
+    def _check_finite(self, total: Tensor, generated: Tensor, masked: Tensor) -> None:
+        """Raise :class:`~priorsep.errors.SearchError` if a search diverged: a result with
+        a non-finite loss or estimate is never returned."""
+        bad = [i for i in range(total.shape[0]) if not (torch.isfinite(total[i]) and torch.isfinite(generated[i]).all()
+                                                        and torch.isfinite(masked[i]).all())]
+        if bad:
+            which = f"mixture {bad[0]}" if total.shape[0] > 1 else "the mixture"
+            raise SearchError(
+                f"the search diverged on {which} (final loss {float(total[bad[0]]):.3g}, non-finite estimates); "
+                f"try a lower learning rate (lr is {self.config.lr:g}) or another prior "
+                f"({', '.join(p.name for p in self.priors)})")
+
     def _starts(self, windows: Tensor) -> list[Tensor]:
         """Starting latents ``[R, N, D_k]`` per prior: the start (zeros, or the prior's
         encoding of the window clamped to its box); with an encoder start, the second
-        restart from zeros (an encoder can map a mixture far from its class); then seeded
+        restart from zeros (an encoder can map a mixture far from its class; without any
+        encoder the first restart already is zero); then seeded
         uniform draws in ``[-b, b]``, ``b`` the prior's box but at most 1."""
         n, r = windows.shape[0], self.config.restarts
         starts = [torch.zeros(r, n, p.latent_dim) for p in self.priors]
         first_random = 1
-        if self.config.start == "encoder":
+        if self.config.start == "encoder" and any(isinstance(p, EncodablePrior) for p in self.priors):
             first_random = 2
             with torch.no_grad():
                 for p, z, bound in zip(self.priors, starts, self.bounds):
@@ -279,9 +311,10 @@ class Separator:
                 if bound is not None:
                     z.clamp_(-bound, bound)
 
-    def _search(self, windows: Tensor, bar: tqdm) -> dict:
+    def _search(self, windows: Tensor, bar: Progress, estimate: bool = False, total: int = 0) -> dict:
         """Search every window ``[N, L]`` (x restarts) as one batch; keep the best restart
-        per window."""
+        per window. With ``estimate``, say on the progress's stream, after the first few
+        steps, how long all ``total`` windows will take."""
         n, r, steps = windows.shape[0], self.config.restarts, self.config.steps
         objective, terms = self.objective, self.objective.terms
         state = objective.prepare(windows.repeat(r, 1))  # [R * N, L], restart-major
@@ -290,6 +323,7 @@ class Separator:
             extra = objective.parameters(state, latents)
             opt = torch.optim.Adam([*latents, *extra], lr=self.config.lr)
             history = torch.empty(steps, len(terms), r * n, device=windows.device)
+            began = time.perf_counter()
             for step in range(steps):
                 opt.zero_grad(set_to_none=True)
                 values = objective.loss(state, latents, extra)
@@ -297,9 +331,12 @@ class Separator:
                 opt.step()
                 self._project(latents)
                 history[step] = torch.stack([values[key].detach() for key in terms])
-                bar.update(1)
-                if self.progress and step % 10 == 0:
-                    bar.set_postfix(loss=f"{values['total'].mean().item():.4g}")
+                bar.update(n / steps)
+                if estimate and step == min(4, steps - 1):
+                    per_window = (time.perf_counter() - began) / (step + 1) * steps / n
+                    bar.note(f"priorsep: {total} windows of {self.length} samples in chunks of at most "
+                             f"{self.config.chunk}: about {duration(per_window * total)} "
+                             f"({per_window:.2g} s per window on this machine)")
             with torch.no_grad():
                 final, cache = objective.final(state, latents, extra)
                 best = final["total"].reshape(r, n).argmin(dim=0)  # [N]
