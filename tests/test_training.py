@@ -43,7 +43,8 @@ def test_resume_takes_the_same_next_step(clip_dir, tmp_path):
 
 def test_train_command_writes_a_prior_that_separate_uses(clip_dir, tmp_path, capsys):
     out = tmp_path / "sines.safetensors"
-    args = ["train", str(clip_dir), "--name", "sines", "--out", str(out), "--d", "2", "--steps", "2", "--batch", "4"]
+    args = ["train", str(clip_dir), "--family", "wavegan", "--name", "sines", "--out", str(out), "--d", "2",
+            "--steps", "2", "--batch", "4"]
     assert main(args) == 0
     prior = load_prior(out)
     assert prior.name == "sines" and prior.metadata["training"]["steps"] == 2
@@ -113,7 +114,8 @@ def test_torchrun_trains_with_two_gloo_processes(clip_dir, tmp_path):
     exe = os.path.join(os.path.dirname(sys.executable), "priorsep")
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "--no-python",
-         exe, "--threads", "1", "train", str(clip_dir), "--name", "sines", "--out", str(out), "--model-size", "2",
+         exe, "--threads", "1", "train", str(clip_dir), "--family", "wavegan", "--name", "sines", "--out", str(out),
+         "--model-size", "2",
          "--steps", "2", "--batch", "4", "--recipe", "paper"],
         capture_output=True, text=True, timeout=300,
     )
@@ -265,3 +267,10 @@ def test_user_errors_are_config_errors(clip_dir, tmp_path):
         Trainer(clips, tmp_path / "g", d=2).resume(VAETrainer.latest(tmp_path / "v"))
     with pytest.raises(ConfigError, match="give steps or minutes"):
         vae.train()
+
+
+def test_the_train_command_defaults_to_the_bundled_priors_family():
+    from priorsep.cli import build_parser
+
+    args = build_parser().parse_args(["train", "clips", "--name", "x", "--out", "x.safetensors", "--steps", "1"])
+    assert args.family == "specvae"

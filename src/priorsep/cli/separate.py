@@ -53,7 +53,7 @@ def run_separate(args: argparse.Namespace) -> int:
     if args.channel is not None and args.downmix:
         raise CliError("choose either --channel or --downmix, not both")
     priors = [load_prior(p) for p in args.prior]
-    separator = Separator(priors, search_config(args), progress=sys.stderr.isatty())  # checks rates and lengths
+    separator = Separator(priors, search_config(args), progress=True)  # checks rates and lengths; a bar or lines
     audio = read_audio(args.mixture, separator.sample_rate, channel=args.channel, downmix=args.downmix,
                        resample=not args.no_resample)
     if audio.note:
@@ -91,7 +91,7 @@ def run_demo(args: argparse.Namespace) -> int:
         what = f"the bundled {' + '.join(classes)} example (held-out test clips) with the bundled priors"
     separator = Separator(priors, search_config(args), progress=sys.stderr.isatty())
     out = StagedDir(args.out)
-    print(f"{what}: {mixture.shape[-1]} samples at {separator.sample_rate} Hz; {separator.config.objective} "
+    print(f"{what}: {mixture.shape[-1]} samples at {separator.sample_rate} Hz; {separator.objective_name} "
           f"objective, {separator.config.start} start, {separator.config.steps} search steps", flush=True)
     result = separator.separate(mixture)
     names = [p.name for p in priors]

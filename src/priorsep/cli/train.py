@@ -9,16 +9,18 @@ from .common import positive_int
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a WaveGAN prior on a folder of isolated clips of one class")
+    p = sub.add_parser("train", help="train a prior (the bundled kind, specvae, by default) on a folder of "
+                                     "isolated clips of one class")
     p.add_argument("data", help="folder of audio clips or recordings, any layout, any rate")
     p.add_argument("--name", required=True, help="the source class, e.g. digits (names the output files)")
     p.add_argument("--out", required=True, help="the saved prior to write (.safetensors)")
     p.add_argument("--d", "--model-size", dest="d", type=positive_int, default=64,
                    help="model size (paper: 64); under torchrun write --model-size, since torchrun "
                         "reads --d as an ambiguous abbreviation of its own options")
-    p.add_argument("--family", choices=("wavegan", "specvae"), default="wavegan",
-                   help="wavegan: the paper's waveform GAN (default); specvae: a clip-level VAE on "
-                        "log-magnitude spectrograms with an encoder, trained by reconstruction")
+    p.add_argument("--family", choices=("specvae", "wavegan"), default="specvae",
+                   help="specvae: a clip-level VAE on log-magnitude spectrograms with an encoder, trained by "
+                        "reconstruction, the family of the bundled priors (default); wavegan: the paper's waveform "
+                        "GAN (needs a GPU to learn its class)")
     p.add_argument("--recipe", choices=("paper", "fast", "vae"),
                    help="wavegan: paper (WGAN-GP, 5 critic steps, batch 64) or fast (non-saturating + lazy R1, "
                         "batch 16, the default); specvae: vae")
