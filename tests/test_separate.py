@@ -250,7 +250,7 @@ def test_the_defaults_are_the_best_preset_and_settings_record_the_config():
     resolved = ("mask_fft", "mask_hop", "objective")  # what the priors decide
     assert {k: settings[k] for k in asdict(PRESETS["best"]) if k not in resolved} == \
         {k: v for k, v in asdict(PRESETS["best"]).items() if k not in resolved}
-    assert settings["objective"] == "magnitude" and settings["objective_choice"] == "auto: a prior generates magnitudes"
+    assert settings["objective"] == "magnitude" and settings["objective_choice"] == "set"
     assert settings["bounds"] == [1.0, 1.0] and (settings["mask_fft"], settings["mask_hop"]) == (1024, 256)
     json.dumps(settings)  # JSON as it stands
     with pytest.raises(ConfigError, match="restarts must be a whole number >= 1; got 0"):
@@ -354,6 +354,7 @@ def test_inputs_shorter_than_one_stft_window_are_refused(tone_burst):
 
 
 def test_the_auto_objective_follows_what_the_priors_can_do(tone_burst):
-    assert Separator(tone_burst).settings()["objective"] == "paper"  # waveform priors without encoders
-    assert Separator([_ToneMagnitude(), tone_burst[1]]).settings()["objective"] == "magnitude"
+    auto = Separator(tone_burst, objective="auto").settings()
+    assert auto["objective"] == "paper" and auto["objective_choice"] == "auto: waveform priors without encoders"
+    assert Separator([_ToneMagnitude(), tone_burst[1]], objective="auto").settings()["objective"] == "magnitude"
     assert Separator(tone_burst, objective="magnitude").settings()["objective_choice"] == "set"

@@ -55,7 +55,9 @@ def search_options(parser: argparse.ArgumentParser) -> None:
                    help="best: the measured best settings (magnitude objective, encoder start, 300 steps; "
                         "benchmarks/PRIORS.md), the default; paper: docs/method.md §3 exactly (paper losses, z = 0, "
                         "1000 steps, z in [-1, 1]); the options below override single settings")
-    g.add_argument("--objective", choices=("magnitude", "paper"), help="what the search fits")
+    g.add_argument("--objective", choices=("magnitude", "paper", "auto"),
+                   help="what the search fits (auto: the magnitude fit for priors with magnitudes or encoders, "
+                        "the paper's losses for waveform priors; summary.json records the choice)")
     g.add_argument("--start", choices=("encoder", "zero"), help="starting latents (encoder: priors that have one)")
     g.add_argument("--steps", type=int_at_least(0), help="optimisation steps (0: no search, the start's output)")
     g.add_argument("--lr", type=float, help="Adam learning rate")

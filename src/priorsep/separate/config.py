@@ -41,9 +41,9 @@ class SearchConfig:
     """The settings of one latent search (docs/method.md §3 and our departures from it).
 
     Attributes:
-        objective: what the search fits: ``"magnitude"`` or ``"paper"``
+        objective: what the search fits: ``"magnitude"`` (the default) or ``"paper"``
             (:mod:`priorsep.separate.objectives`; more can be registered there), or
-            ``"auto"`` (the default): chosen from what the priors can do
+            ``"auto"``: chosen from what the priors can do
             (:func:`~priorsep.separate.objectives.choose_objective`).
         start: ``"encoder"``: priors with an encoder start from their encoding of the
             mixture (the others from zero); ``"zero"``: z = 0, the paper's.
@@ -68,7 +68,7 @@ class SearchConfig:
             chunk after chunk.
     """
 
-    objective: str = "auto"
+    objective: str = "magnitude"
     start: str = "encoder"
     steps: int = 300
     lr: float = 0.05
