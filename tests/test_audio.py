@@ -90,3 +90,21 @@ def test_staged_dir_is_all_or_nothing(tmp_path):
     with StagedDir(out) as stage:
         write_audio(stage / "a.wav", _tone(), 16000)
     assert [p.name for p in out.iterdir()] == ["a.wav"] and len(list(tmp_path.iterdir())) == 1
+
+
+def test_written_files_get_the_permissions_the_umask_gives(tmp_path):
+    import os
+    import stat
+
+    from priorsep.fsutil import StagedDir, write_text
+
+    old = os.umask(0o022)
+    try:
+        with StagedDir(tmp_path / "out") as stage:
+            write_audio(stage / "a.wav", np.zeros(16), 16000)
+            write_text(stage / "s.json", "{}")
+    finally:
+        os.umask(old)
+    for name in ("a.wav", "s.json"):
+        assert stat.S_IMODE((tmp_path / "out" / name).stat().st_mode) == 0o644  # not mkstemp's 0600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left
