@@ -195,3 +195,16 @@ def test_python_m_priorsep_cli_runs_the_command():
 
     done = subprocess.run([sys.executable, "-m", "priorsep.cli", "priors"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "digits" in done.stdout and "tone" in done.stdout
+
+
+def test_one_torch_thread_by_default_and_threads_after_the_subcommand(capsys):
+    import torch
+
+    try:
+        torch.set_num_threads(2)
+        assert main(["priors"]) == 0 and torch.get_num_threads() == 1  # the default
+        assert main(["priors", "--threads", "2"]) == 0 and torch.get_num_threads() == 2  # after the subcommand
+        assert main(["--threads", "2", "priors"]) == 0 and torch.get_num_threads() == 2  # before it
+    finally:
+        torch.set_num_threads(1)
+    capsys.readouterr()

@@ -32,13 +32,25 @@ def build_parser() -> argparse.ArgumentParser:
         prog="priorsep", description="Unsupervised audio source separation with generative priors."
     )
     parser.add_argument("--version", action="version", version=f"priorsep {__version__}")
-    parser.add_argument("--threads", type=positive_int,
-                        help="torch CPU threads (default: torch's choice). On a busy machine, --threads 1 "
-                             "avoids a 10-40x slowdown from threads waiting for a busy core")
+    _threads_option(parser, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
         module.add_parsers(sub)
+    for command in sub.choices.values():  # accepted after the subcommand too
+        _threads_option(command, argparse.SUPPRESS)
     return parser
+
+
+#: torch's intra-op threads when --threads is not given: on a 2-core machine with one core
+#: busy, torch's own default (one thread per core) waits for the busy core at every op
+DEFAULT_THREADS = 1
+
+
+def _threads_option(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--threads", type=positive_int, default=default,
+                        help=f"torch CPU threads (default {DEFAULT_THREADS}: more threads than free cores make "
+                             "every op wait for a busy core, 10-40x slower; parallelism that pays goes across "
+                             "processes, e.g. benchmark --jobs)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,8 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.command_line = "priorsep " + shlex.join(argv)  # recorded in what the command writes
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(getattr(args, "threads", DEFAULT_THREADS))
     torch.manual_seed(0)
     try:
         return args.func(args)
