@@ -107,4 +107,62 @@ def test_written_files_get_the_permissions_the_umask_gives(tmp_path):
         os.umask(old)
     for name in ("a.wav", "s.json"):
         assert stat.S_IMODE((tmp_path / "out" / name).stat().st_mode) == 0o644  # not mkstemp's 0600
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755  # the folder too, not mkdtemp's 0700
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left
+
+
+def test_a_folder_holding_files_is_refused_and_force_replaces_it_whole(tmp_path):
+    from priorsep.fsutil import StagedDir
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "1_drums.wav").write_text("an earlier run")
+    (out / "spectrograms.png").write_text("an earlier run")
+    with pytest.raises(AudioError, match=r"out already holds 2 files \(1_drums.wav, spectrograms.png\); pass --force"):
+        StagedDir(out)
+    with pytest.raises(RuntimeError):  # a failed forced run changes nothing
+        with StagedDir(out, force=True) as stage:
+            (stage / "0_digits.wav").write_text("new")
+            raise RuntimeError("boom")
+    assert sorted(p.name for p in out.iterdir()) == ["1_drums.wav", "spectrograms.png"]
+    with StagedDir(out, force=True) as stage:
+        (stage / "0_digits.wav").write_text("new")
+    assert sorted(p.name for p in out.iterdir()) == ["0_digits.wav"]  # nothing of the earlier run is left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging or old folder either
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with StagedDir(empty) as stage:  # an empty folder is no earlier run
+        (stage / "a").write_text("1")
+    assert [p.name for p in empty.iterdir()] == ["a"]
+
+
+def test_missing_parent_folders_are_made_and_removed_again_if_the_run_fails(tmp_path):
+    from priorsep.fsutil import StagedDir
+
+    with pytest.raises(RuntimeError):
+        with StagedDir(tmp_path / "a" / "b" / "out") as stage:
+            (stage / "x").write_text("1")
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []  # the parents it made are gone again
+    with StagedDir(tmp_path / "a" / "b" / "out") as stage:
+        (stage / "x").write_text("1")
+    assert (tmp_path / "a" / "b" / "out" / "x").read_text() == "1"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(AudioError, match="is not a folder"):
+        StagedDir(tmp_path / "file" / "out")
+
+
+def test_float_input_above_full_scale_is_accepted_and_clipping_is_noted(tmp_path):
+    t = np.arange(16000) / 16000
+    loud = (10 * np.sin(2 * np.pi * 220 * t) * np.exp(-3 * t)).astype(np.float32)  # peaks at 10, no flat tops
+    sf.write(tmp_path / "loud.wav", loud, 16000, subtype="FLOAT")
+    audio = read_audio(tmp_path / "loud.wav", 16000)
+    assert audio.note == "" and np.array_equal(audio.samples, loud)  # read as it is, not clipped or scaled
+    clipped = np.clip(loud, -4, 4)
+    sf.write(tmp_path / "clipped.wav", clipped, 16000, subtype="FLOAT")
+    note = read_audio(tmp_path / "clipped.wav", 16000).note
+    assert note.startswith("looks clipped: ") and "held at its peak 4" in note
+    from itertools import groupby
+
+    tops = sum(1 for held, run in groupby(np.abs(clipped) >= 4) if held and len(list(run)) >= 3)
+    assert int(note.split()[2]) == tops > 50  # one per flat top of 3 samples or more

@@ -197,9 +197,11 @@ def test_python_m_priorsep_cli_runs_the_command():
     assert done.returncode == 0 and "digits" in done.stdout and "tone" in done.stdout
 
 
-def test_one_torch_thread_by_default_and_threads_after_the_subcommand(capsys):
+def test_one_torch_thread_by_default_and_threads_after_the_subcommand(capsys, monkeypatch):
     import torch
 
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # restored afterwards
+        monkeypatch.setenv(var, "1")
     try:
         torch.set_num_threads(2)
         assert main(["priors"]) == 0 and torch.get_num_threads() == 1  # the default
@@ -208,3 +210,78 @@ def test_one_torch_thread_by_default_and_threads_after_the_subcommand(capsys):
     finally:
         torch.set_num_threads(1)
     capsys.readouterr()
+
+
+def test_an_out_holding_files_is_refused_unless_force_and_then_replaced_whole(example, tmp_path, capsys):
+    out = tmp_path / "sep"
+    out.mkdir()
+    (out / "1_drums.wav").write_text("from an earlier run")
+    argv = ["separate", example / "mix.wav", "--prior", "tone", "--prior", "burst", "--out", out, "--steps", "1"]
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and err == f"priorsep: error: {out} already holds 1 file (1_drums.wav); pass --force to " \
+                                "replace them, or choose another folder\n"
+    assert [p.name for p in out.iterdir()] == ["1_drums.wav"]
+    code, _, _ = run(capsys, *argv, "--force")
+    assert code == 0 and sorted(p.name for p in out.iterdir()) == ["0_tone.wav", "1_burst.wav", "summary.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sep"]  # no staging or old folder left
+
+
+def test_a_missing_parent_of_out_is_created(example, tmp_path, capsys):
+    out = tmp_path / "runs" / "today" / "sep"
+    code, _, _ = run(capsys, "separate", example / "mix.wav", "--prior", "tone", "--prior", "burst", "--out", out,
+                     "--steps", "1")
+    assert code == 0 and (out / "summary.json").is_file()
+
+
+def test_device_cuda_without_a_gpu_is_one_line(example, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    code, _, err = run(capsys, "separate", example / "mix.wav", "--prior", "tone", "--prior", "burst",
+                       "--out", tmp_path / "o", "--device", "cuda")
+    assert code == 2 and err.count("\n") == 1 and "no CUDA GPU is available here" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_listing_help_and_refusals_do_not_import_torch(tmp_path):
+    """Start-up stays under a second: commands that compute nothing never import torch
+    (the times are in benchmarks/README.md, 'Start-up')."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from priorsep.cli import main; code = main(sys.argv[1:]); "
+            "print(code, 'torch' in sys.modules)")
+    cases = [(["priors"], "0"), (["separate", "x.wav", "--prior", "tone", "--out", "o"], "2"),
+             (["separate", "missing.wav", "--prior", "tone", "--prior", "burst", "--out", "o"], "2"),
+             (["separate", "missing.wav", "--prior", "tone", "--prior", "nope", "--out", "o"], "2")]
+    for argv, status in cases:
+        done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60,
+                              cwd=tmp_path)
+        assert done.stdout.splitlines()[-1].split() == [status, "False"], (argv, done.stdout, done.stderr)
+    done = subprocess.run([sys.executable, "-c", "import sys, priorsep.cli.main; print('torch' in sys.modules)"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, status, line", [("SIGTERM", 143, "priorsep: terminated; no outputs written"),
+                                               ("SIGINT", 130, "priorsep: interrupted; no outputs written")])
+@pytest.mark.parametrize("when", ["early", "searching"])
+def test_a_signal_leaves_nothing_and_prints_one_line(example, tmp_path, sig, status, line, when):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-m", "priorsep.cli", "separate", str(example / "mix.wav"), "--prior", "tone",
+           "--prior", "burst", "--out", str(tmp_path / "runs" / "sep"), "--steps", "100000"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    if when == "early":
+        time.sleep(0.5)  # importing torch
+    else:
+        proc.stderr.readline()  # the progress bar's first line: the search runs
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == status and err.strip().splitlines()[-1] == line and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []  # no output, no staging folder, no parent made for it

@@ -5,9 +5,9 @@ import importlib
 
 import pytest
 
-MODULES = ["priorsep.errors", "priorsep.fsutil", "priorsep.mixing", "priorsep.progress", "priorsep.priors.base",
-           "priorsep.separate.config", "priorsep.separate.windows", "priorsep.separate.separator",
-           "priorsep.separate.outputs"]
+MODULES = ["priorsep._lazy", "priorsep.audio", "priorsep.errors", "priorsep.fsutil", "priorsep.loss_weights",
+           "priorsep.mixing", "priorsep.progress", "priorsep.priors.base", "priorsep.separate.config",
+           "priorsep.separate.windows", "priorsep.separate.separator", "priorsep.separate.outputs"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -10,36 +10,25 @@ The public API:
   the latent search (:mod:`priorsep.separate`);
 - :func:`load_prior`, :func:`save_prior`, :class:`Prior` and the prior families
   (:mod:`priorsep.priors`);
-- :func:`evaluate` (lazily from :mod:`priorsep.metrics`) and :func:`read_audio` /
-  :func:`write_audio` (:mod:`priorsep.audio`);
+- :func:`evaluate` (:mod:`priorsep.metrics`; BSS Eval needs the ``eval`` extra) and
+  :func:`read_audio` / :func:`write_audio` (:mod:`priorsep.audio`);
 - :class:`PriorsepError`, the base of every error a user can cause.
+
+Names are imported on first use (:mod:`priorsep._lazy`): ``import priorsep`` alone does
+not import torch.
 """
 
-from .audio import read_audio, write_audio
+from ._lazy import lazy_exports
 from .errors import PriorsepError
-from .priors import (
-    Prior,
-    PriorError,
-    WaveGANDiscriminator,
-    WaveGANGenerator,
-    WaveGANPrior,
-    load_prior,
-    register_family,
-    save_prior,
-)
-from .separate import PRESETS, SearchConfig, SeparationResult, Separator
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "PRESETS", "Prior", "PriorError", "PriorsepError", "SearchConfig", "SeparationResult", "Separator",
-    "WaveGANDiscriminator", "WaveGANGenerator", "WaveGANPrior", "evaluate", "load_prior", "read_audio",
-    "register_family", "save_prior", "write_audio", "__version__",
-]
+_EXPORTS = {
+    "read_audio": ".audio", "write_audio": ".audio", "evaluate": ".metrics",
+    "Prior": ".priors", "PriorError": ".priors", "WaveGANDiscriminator": ".priors", "WaveGANGenerator": ".priors",
+    "WaveGANPrior": ".priors", "load_prior": ".priors", "register_family": ".priors", "save_prior": ".priors",
+    "PRESETS": ".separate", "SearchConfig": ".separate", "SeparationResult": ".separate", "Separator": ".separate",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-
-def evaluate(references, estimates):
-    """:func:`priorsep.metrics.evaluate` (imported on first use: BSS Eval needs the ``eval`` extra)."""
-    from .metrics import evaluate as _evaluate
-
-    return _evaluate(references, estimates)
+__all__ = ["PriorsepError", "__version__", *_EXPORTS]

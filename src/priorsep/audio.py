@@ -11,15 +11,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 import soxr
-import torch
-from torch import Tensor
 
 from .errors import AudioError
-from .fsutil import StagedDir, atomic_write
+from .fsutil import StagedDir, atomic_write, check_input_path
 
 SILENCE_PEAK = 1e-5  # below this peak (about -100 dBFS) a clip counts as silent
 
@@ -45,6 +44,28 @@ def validate_samples(x: np.ndarray, what: str = "input", allow_silent: bool = Fa
         raise AudioError(f"{what} is silent (peak below {SILENCE_PEAK:g}); there is nothing to separate")
 
 
+def clipping_note(x: np.ndarray, run: int = 3) -> str:
+    """A note when ``x [T]`` looks clipped: samples held at its peak (within 0.0001 %) for
+    ``run`` or more in a row, or ``""``. Samples above full scale alone are no fault
+    (float files hold them); flat tops at the peak are what clipping leaves.
+
+    >>> t = np.sin(np.linspace(0, 20, 1000)).astype(np.float32)
+    >>> clipping_note(t), clipping_note(np.clip(1.5 * t, -1, 1))[:40]
+    ('', 'looks clipped: 7 runs of samples held at')
+    """
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    if peak == 0.0:
+        return ""
+    flat = np.abs(x) >= peak * (1 - 1e-6)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flat.astype(np.int8), [0]])))
+    lengths = edges[1::2] - edges[0::2]
+    runs = int((lengths >= run).sum())
+    if not runs:
+        return ""
+    return (f"looks clipped: {runs} runs of samples held at its peak {peak:.3g} ({100 * flat.mean():.2f} % of "
+            "samples); the flat tops will be attributed to the sources")
+
+
 def read_audio(
     path: str | os.PathLike,
     sample_rate: int | None = None,
@@ -67,11 +88,7 @@ def read_audio(
         AudioError: missing or unreadable file, multichannel without a choice, bad
             channel, NaN/inf samples, silence, or a refused rate.
     """
-    path = Path(path)
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a folder, not an audio file")
+    path = check_input_path(path)
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
@@ -94,6 +111,9 @@ def read_audio(
             )
     x = np.ascontiguousarray(data[:, 0])
     validate_samples(x, str(path), allow_silent)
+    clipped = clipping_note(x)
+    if clipped:
+        notes.append(clipped)
     if sample_rate is not None and rate != sample_rate:
         if not resample:
             raise AudioError(
@@ -107,17 +127,20 @@ def read_audio(
     return Audio(x, int(rate), "; ".join(notes))
 
 
-def write_audio(path: str | os.PathLike, samples: np.ndarray | Tensor, sample_rate: int) -> Path:
+def write_audio(path: str | os.PathLike, samples: Any, sample_rate: int) -> Path:
     """Write a mono float WAV atomically (temporary file, then rename).
 
     Samples are written as 32-bit float, so estimates louder than full scale (a sum of
     peak-normalised sources reaches K) are kept, not clipped.
     """
     path = Path(path)
-    x = torch.as_tensor(samples).detach().cpu().numpy().astype(np.float32).reshape(-1)
+    if hasattr(samples, "detach"):  # a torch tensor, on any device
+        samples = samples.detach().cpu().numpy()
+    x = np.asarray(samples, dtype=np.float32).reshape(-1)
     with atomic_write(path) as tmp:
         sf.write(str(tmp), x, sample_rate, subtype="FLOAT", format="WAV")
     return path
 
 
-__all__ = ["Audio", "AudioError", "StagedDir", "read_audio", "validate_samples", "write_audio"]
+__all__ = ["Audio", "AudioError", "StagedDir", "check_input_path", "clipping_note", "read_audio", "validate_samples",
+           "write_audio"]

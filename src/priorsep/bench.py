@@ -100,11 +100,13 @@ def baseline_method(name: str, train: Callable[[str], Tensor] | None = None, **o
     return Method(name, run, unordered=model.unordered, slow=name == "dap", settings=settings, fit=fit)
 
 
-def priorsep_method(priors: Mapping[str, object], name: str = "priorsep", config: object = None) -> Method:
+def priorsep_method(priors: Mapping[str, object], name: str = "priorsep", config: object = None,
+                    device: str | None = None) -> Method:
     """priorsep's latent search with one prior per class; rows ``<name>-generated`` and
     ``<name>-masked`` (mixture-consistent, the default output). ``config`` is the search's
     :class:`~priorsep.separate.SearchConfig` (default: the ``best`` preset); a search with
-    the paper objective or of 1000 steps or more counts as slow."""
+    the paper objective or of 1000 steps or more counts as slow. ``device``: where the
+    search runs (the results are cached under the same key on any device)."""
     from dataclasses import asdict
 
     from .separate import PRESETS, Separator
@@ -115,7 +117,7 @@ def priorsep_method(priors: Mapping[str, object], name: str = "priorsep", config
         missing = [c for c in classes if c not in priors]
         if missing:
             raise ValueError(f"no prior for class(es) {missing}; give --prior CLASS=NAME_OR_FILE")
-        result = Separator([priors[c] for c in classes], config).separate(mixture)
+        result = Separator([priors[c] for c in classes], config, device=device).separate(mixture)
         return {"generated": result.generated, "masked": result.masked}
 
     described = {c: _describe_prior(p) for c, p in priors.items()}
@@ -278,6 +280,8 @@ class BenchmarkSpec:
         preset: the name ``config`` came from (for the table's header).
         seed: the seed of ``priorsep-paper``'s search.
         limit, slow_limit: mixtures per set, for all methods and for slow ones.
+        device: where priorsep's searches run (``None``: the CPU); the baselines run on
+            the CPU.
     """
 
     sets_dir: Path = DEFAULT_SETS
@@ -294,6 +298,7 @@ class BenchmarkSpec:
     seed: int = 0
     limit: int | None = None
     slow_limit: int | None = 20
+    device: str | None = None
 
 
 @dataclass
@@ -372,7 +377,7 @@ def plan_benchmark(spec: BenchmarkSpec) -> Plan:
                 continue
             config = replace(PRESETS["paper"], steps=spec.paper_steps, seed=spec.seed) if paper \
                 else (spec.config or PRESETS["best"])
-            methods.append(priorsep_method(priors, name=name, config=config))
+            methods.append(priorsep_method(priors, name=name, config=config, device=spec.device))
             priors_used[name] = {cls: prior_summary(p) for cls, p in priors.items()}
         else:
             options = {"steps": spec.dap_steps} if name == "dap" and spec.dap_steps else {}

@@ -11,29 +11,16 @@ time, the one before it frequency.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from itertools import combinations
 
 import torch
 from torch import Tensor
 
 from . import spectral
+from .loss_weights import LossWeights, as_weights  # noqa: F401  (re-exported: priorsep.losses.LossWeights)
 
 LEVELS = 3  # n = 0, 1, 2: the image and two 2x2 poolings
 _TINY = 1e-12
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """Weights of the total loss; the defaults are the paper's (docs/method.md §3)."""
-
-    mc: float = 0.1
-    ms: float = 0.3
-    fc: float = 0.8
-    sd: float = 0.4
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def _edge_term(grad_a: Tensor, grad_b: Tensor) -> Tensor:
@@ -173,15 +160,3 @@ def separation_losses(
     if mixture.shape[-1] < spectral.N_FFT:
         raise ValueError(f"clips must be at least {spectral.N_FFT} samples; got {mixture.shape[-1]}")
     return losses_from_spectra(MixtureFeatures(mixture), spectral.stft(sources), as_weights(weights))
-
-
-def as_weights(weights: LossWeights | dict | None) -> LossWeights:
-    """Accept ``None`` (paper weights), a dict of overrides, or :class:`LossWeights`."""
-    if weights is None:
-        return LossWeights()
-    if isinstance(weights, LossWeights):
-        return weights
-    unknown = set(weights) - set(LossWeights().as_dict())
-    if unknown:
-        raise ValueError(f"unknown loss weights {sorted(unknown)}; expected mc, ms, fc, sd")
-    return LossWeights(**{k: float(v) for k, v in weights.items()})

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .fsutil import StagedDir
 from .metrics import si_sdr, spectral_snr
 from .mixing import peak_normalise
 from .priors.base import Prior
@@ -72,7 +73,8 @@ def _score(clips: Tensor, estimates: Tensor) -> dict[str, np.ndarray]:
 
 
 def project(prior: Prior, clips: Tensor, *, preset: str = "best", steps: int | None = None, restarts: int = 1,
-            seed: int = 0, progress: bool = False) -> Projection:
+            seed: int = 0, progress: bool = False, objective: str | None = None,
+            device: str | None = None) -> Projection:
     """Fit each clip with the prior alone and score the fits.
 
     Args:
@@ -81,6 +83,8 @@ def project(prior: Prior, clips: Tensor, *, preset: str = "best", steps: int | N
         preset: the separator's settings (:data:`~priorsep.separate.PRESETS`).
         steps: search steps per clip (default: the preset's).
         restarts: searches per clip, the best kept by loss.
+        objective: what the search fits (default: the preset's).
+        device: where the search runs (default: the clips' device).
     """
     clips = torch.as_tensor(clips, dtype=torch.float32)
     if clips.dim() != 2 or clips.shape[0] < 2 or clips.shape[1] != prior.length:
@@ -89,8 +93,10 @@ def project(prior: Prior, clips: Tensor, *, preset: str = "best", steps: int | N
     config = replace(PRESETS[preset], restarts=restarts, seed=seed)
     if steps is not None:
         config = replace(config, steps=steps)
-    result = Separator([prior], config, progress=progress, min_priors=1).separate(clips)
-    start = Separator([prior], config, steps=0, restarts=1, min_priors=1).separate(clips).generated[:, 0]
+    if objective is not None:
+        config = replace(config, objective=objective)
+    result = Separator([prior], config, progress=progress, min_priors=1, device=device).separate(clips)
+    start = Separator([prior], config, steps=0, restarts=1, min_priors=1, device=device).separate(clips).generated[:, 0]
     generated = result.generated[:, 0].detach()
     others = clips.roll(1, dims=0)  # each clip scored against its neighbour in the (shuffled) set
     out = Projection(clips, generated, start.detach(), seconds=result.seconds)
@@ -106,7 +112,8 @@ def pick(clips: Tensor, n: int, seed: int = 0) -> Tensor:
 
 
 def prior_report(prior: Prior, sets: Mapping[str, Tensor], *, preset: str = "best", steps: int | None = None,
-                 n: int = 32, restarts: int = 1, seed: int = 0, progress: bool = False) -> dict[str, Projection]:
+                 n: int = 32, restarts: int = 1, seed: int = 0, progress: bool = False, objective: str | None = None,
+                 device: str | None = None) -> dict[str, Projection]:
     """Project ``n`` seeded clips of each named set onto the prior.
 
     Args:
@@ -115,7 +122,7 @@ def prior_report(prior: Prior, sets: Mapping[str, Tensor], *, preset: str = "bes
         ``{label: Projection}`` in the order given.
     """
     return {label: project(prior, pick(clips, n, seed), preset=preset, steps=steps, restarts=restarts, seed=seed,
-                           progress=progress) for label, clips in sets.items()}
+                           objective=objective, device=device, progress=progress) for label, clips in sets.items()}
 
 
 def report_table(projections: Mapping[str, Projection]) -> str:
@@ -137,9 +144,10 @@ def margins(projections: Mapping[str, Projection]) -> dict[str, dict[str, float]
     return {label: {k: own[k] - m[k] for k in own} for label, m in list(medians.items())[1:]}
 
 
-def write_report(out: str | os.PathLike, prior: Prior, projections: Mapping[str, Projection],
+def write_report(out: str | os.PathLike | StagedDir, prior: Prior, projections: Mapping[str, Projection],
                  folders: Sequence[str], settings: dict, *, seed: int = 0, extra: dict | None = None) -> str:
-    """Write a prior report to the folder ``out`` (staged, whole or not at all):
+    """Write a prior report to the folder ``out`` (or the :class:`~priorsep.fsutil.StagedDir`
+    made for it beforehand; staged, whole or not at all):
     ``report.md`` (the table), ``report.json`` (medians, per-clip scores, margins,
     settings), ``samples.png`` (8 prior samples from seeded latents) and
     ``projections.png`` (two clips per set and their projections).
@@ -152,13 +160,13 @@ def write_report(out: str | os.PathLike, prior: Prior, projections: Mapping[str,
     Returns:
         the markdown table.
     """
-    from .fsutil import StagedDir, write_text
+    from .fsutil import write_text
     from .plots import spectrogram_grid
     from .separate.outputs import to_json
 
     table = report_table(projections)
     gaps = margins(projections)
-    with StagedDir(out) as stage:
+    with (out if isinstance(out, StagedDir) else StagedDir(out)) as stage:
         gen = torch.Generator().manual_seed(seed)
         with torch.no_grad():
             samples = prior.generate(torch.rand(8, prior.latent_dim, generator=gen) * 2 - 1).float()

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import CliError, class_specs, positive_int, search_config, search_options
+from .common import CliError, class_specs, device_option, positive_int, search_config, search_options
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +31,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", help="per-mixture results cache (default: .bench-cache beside --out)")
     p.add_argument("--jobs", type=positive_int, default=1,
                    help="processes, each on its own sets, sharing the cache (use --threads 1 with it)")
+    device_option(p)
     search_options(p)
     p.set_defaults(func=run)
 
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         train_root=Path(args.train) if args.train else None, train_clips=args.train_clips,
         priors=class_specs(args.prior, "--prior"), paper_priors=class_specs(args.paper_prior, "--paper-prior"),
         paper_steps=args.paper_steps, dap_steps=args.dap_steps, config=search_config(args), preset=args.preset,
-        seed=args.seed, limit=args.limit, slow_limit=args.slow_limit)
+        seed=args.seed, limit=args.limit, slow_limit=args.slow_limit,
+        device=None if args.device == "cpu" else args.device)
     cache = Path(args.cache) if args.cache else out.parent / ".bench-cache"
     figure = out.with_suffix(".png")
     plan, cells = bench.run_planned(spec, cache, jobs=args.jobs, progress=sys.stderr.isatty(), figure=figure)

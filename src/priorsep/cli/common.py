@@ -30,6 +30,19 @@ def bound(text: str) -> float | str | None:
     return value
 
 
+def level(text: str) -> float | str | None:
+    """``--level``: a positive number, ``auto`` or ``none``."""
+    if text.lower() in ("none", "auto"):
+        return None if text.lower() == "none" else "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, 'auto' or 'none', got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, 'auto' or 'none', got {text!r}")
+    return value
+
+
 def int_at_least(minimum: int):
     """An argparse type: a whole number >= ``minimum``."""
 
@@ -52,18 +65,24 @@ def search_options(parser: argparse.ArgumentParser) -> None:
     """The search's options; :func:`search_config` turns them into a configuration."""
     g = parser.add_argument_group("latent search (docs/method.md §3; defaults from --preset)")
     g.add_argument("--preset", choices=sorted(PRESETS),
-                   help="best: the measured best settings (magnitude objective, encoder start, 300 steps; "
-                        "benchmarks/PRIORS.md), the default; paper: docs/method.md §3 exactly (paper losses, z = 0, "
-                        "1000 steps, z in [-1, 1]); the options below override single settings")
-    g.add_argument("--objective", choices=("magnitude", "paper", "auto"),
-                   help="what the search fits (auto: the magnitude fit for priors with magnitudes or encoders, "
-                        "the paper's losses for waveform priors; summary.json records the choice)")
+                   help="best: the measured best settings (objective chosen from the priors, encoder start, 300 "
+                        "steps; benchmarks/PRIORS.md), the default; paper: docs/method.md §3 exactly (paper losses, "
+                        "z = 0, 1000 steps, z in [-1, 1]); the options below override single settings")
+    g.add_argument("--objective", choices=("auto", "magnitude", "paper"),
+                   help="what the search fits (auto, the default: the magnitude fit for priors with magnitudes or "
+                        "encoders, the paper's losses for waveform priors; summary.json records the choice)")
     g.add_argument("--start", choices=("encoder", "zero"), help="starting latents (encoder: priors that have one)")
     g.add_argument("--steps", type=int_at_least(0), help="optimisation steps (0: no search, the start's output)")
     g.add_argument("--lr", type=float, help="Adam learning rate")
     g.add_argument("--bound", type=bound, default=argparse.SUPPRESS,
                    help="project z to [-B, B] after each step, 'none', or 'prior' (each prior's own box)")
-    g.add_argument("--restarts", type=positive_int, help="searches per mixture, best kept by loss")
+    g.add_argument("--restarts", type=positive_int,
+                   help="searches per mixture, best kept by loss (default: the objective's, 2 for the magnitude fit, "
+                        "6 for the paper's losses)")
+    g.add_argument("--level", type=level, default=argparse.SUPPRESS,
+                   help="the peak each mixture is scaled to before the search (the estimates are scaled back): a "
+                        "number, auto (the objective's: 1 for the magnitude fit, 1.5 for the paper's losses; the "
+                        "default) or none (as it comes; the paper preset)")
     g.add_argument("--seed", type=int, default=0, help="seed of the restarts' starting points (default 0)")
     for term, default in PAPER_WEIGHTS:
         g.add_argument(f"--w-{term}", type=float, help=f"paper objective: weight of L_{term} (paper: {default})")
@@ -76,12 +95,27 @@ def search_config(args: argparse.Namespace) -> SearchConfig:
     changes = {key: getattr(args, key) for key in ("objective", "start", "steps", "lr", "restarts")
                if getattr(args, key) is not None}
     changes["seed"] = args.seed
-    if hasattr(args, "bound"):  # given on the command line
-        changes["bound"] = args.bound
+    for key in ("bound", "level"):
+        if hasattr(args, key):  # given on the command line
+            changes[key] = getattr(args, key)
     weights = {t: getattr(args, f"w_{t}") for t, _ in PAPER_WEIGHTS if getattr(args, f"w_{t}") is not None}
     if weights:
         changes["weights"] = replace(config.weights, **weights)
     return replace(config, **changes)
+
+
+def device_option(parser: argparse.ArgumentParser) -> None:
+    """``--device``: where the priors and the search run."""
+    parser.add_argument("--device", default="cpu",
+                        help="where the search runs: cpu (default) or cuda, cuda:N (a GPU; refused in one line "
+                             "where there is none)")
+
+
+def force_option(parser: argparse.ArgumentParser) -> None:
+    """``--force``: replace an output folder that already holds files."""
+    parser.add_argument("--force", action="store_true",
+                        help="replace an --out folder that already holds files (without it such a folder is "
+                             "refused; with it, the earlier files are gone afterwards)")
 
 
 def metrics_table(names: Sequence[str], results: list[dict[str, float]]) -> str:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 
-from .common import positive_int
+from .common import force_option, positive_int
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +33,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="paper: peak-normalised sources, unit weights; random: then a gain in [-12, 0] dB each")
     p.add_argument("--out", required=True, help="output folder: manifest.json (and wav/ with --wav)")
     p.add_argument("--wav", action="store_true", help="also write every mixture and its sources as WAVs")
+    force_option(p)
     p.set_defaults(func=run_mix)
 
 
@@ -46,7 +46,6 @@ def run_data(args: argparse.Namespace) -> int:
         for cls, found in problems.items():
             print(f"{cls}: {'ok' if not found else f'{len(found)} problems, e.g. {found[0]}'}")
         return 1 if any(problems.values()) else 0
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # a kill still cleans up staging
     summary = build(classes, args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed,
                     progress=sys.stderr.isatty())
     for cls, info in summary.items():
@@ -61,9 +60,10 @@ def run_mix(args: argparse.Namespace) -> int:
     from ..fsutil import StagedDir
 
     classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+    staged = StagedDir(args.out, force=args.force)
     manifest = make_mixture_set(args.data, classes, split=args.split, n=args.n, seed=args.seed, gains=args.gains)
     out = Path(args.out)
-    with StagedDir(out) as stage:
+    with staged as stage:
         manifest["root"] = os.path.relpath(Path(args.data).resolve(), out.resolve())
         manifest["command"] = args.command_line
         write_manifest(manifest, stage / "manifest.json")

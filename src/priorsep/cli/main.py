@@ -6,15 +6,19 @@ Each command group lives in its own module (``separate``, ``evaluate``, ``train`
 
 Every error a user can cause is a :class:`~priorsep.errors.PriorsepError` (or an
 ``OSError``, e.g. a folder that cannot be written) and ends in one line on stderr with exit
-status 2, never a traceback, and never partial outputs (outputs are staged). Anything
-else is a bug and shows its traceback.
+status 2, never a traceback, and never partial outputs (outputs are staged). Ctrl-C and
+SIGTERM end the command at once with one line (exit 130 / 143), leaving no outputs and
+no staging folders. Anything else is a bug and shows its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import signal
 import sys
+import threading
 from typing import Sequence
 
 from .. import __version__
@@ -53,15 +57,35 @@ def _threads_option(parser: argparse.ArgumentParser, default: object) -> None:
                              "processes, e.g. benchmark --jobs)")
 
 
+def set_threads(threads: int) -> None:
+    """Use ``threads`` torch (and BLAS) threads in this process and the ones it starts.
+
+    torch is not imported here (a command that needs none, like ``priorsep priors``, or a
+    refused argument, then finishes at once): torch reads ``OMP_NUM_THREADS`` when it is
+    first imported, and a torch already imported (a caller's) is set directly.
+    """
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is, so that staged outputs are cleaned up."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    args.command_line = "priorsep " + shlex.join(argv)  # recorded in what the command writes
-    import torch
-
-    torch.set_num_threads(getattr(args, "threads", DEFAULT_THREADS))
-    torch.manual_seed(0)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
+        args = build_parser().parse_args(argv)
+        args.command_line = "priorsep " + shlex.join(argv)  # recorded in what the command writes
+        set_threads(getattr(args, "threads", DEFAULT_THREADS))
         return args.func(args)
     except PriorsepError as exc:
         print(f"priorsep: error: {exc}", file=sys.stderr)
@@ -73,3 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("priorsep: interrupted; no outputs written", file=sys.stderr)
         return 130
+    except Terminated:
+        print("priorsep: terminated; no outputs written", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..separate.config import PRESETS
-from .common import CliError, int_at_least, positive_int
+from .common import CliError, device_option, force_option, int_at_least, positive_int
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -26,17 +26,27 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="clips per folder, a seeded random subset (default 32)")
     p.add_argument("--restarts", type=positive_int, default=1, help="searches per clip, best kept (default 1)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--objective", choices=("auto", "magnitude", "paper"),
+                   help="what the search fits (default: the preset's; see separate -h)")
+    force_option(p)
+    device_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..fsutil import StagedDir
+    from ..priors.base import locate_prior, read_metadata
+    from ..separate.outputs import safe_name
+
+    where = locate_prior(args.prior)
+    out = args.out or f"{safe_name(where if isinstance(where, str) else read_metadata(where)['name'])}-report"
+    staged = StagedDir(out, force=args.force)  # refused before the search
+
     from ..data.folder import load_folder
     from ..priors import load_prior
     from ..report import margins, prior_report, write_report
-    from ..separate.outputs import safe_name
 
     prior = load_prior(args.prior)
-    out = args.out or f"{safe_name(prior.name)}-report"
     folders = [args.data] + list(args.other)
     sets = {}
     for i, folder in enumerate(folders):
@@ -47,9 +57,14 @@ def run(args: argparse.Namespace) -> int:
         label = f"{name} ({'own class' if i == 0 else 'other class'})"
         sets[label if label not in sets else f"{label} #{i}"] = clips.clips
     projections = prior_report(prior, sets, preset=args.preset, steps=args.steps, n=args.n, restarts=args.restarts,
-                               seed=args.seed, progress=sys.stderr.isatty())
+                               seed=args.seed, progress=sys.stderr.isatty(), objective=args.objective,
+                               device=args.device)
+    if hasattr(prior, "to"):
+        prior.to("cpu")  # the report's samples are drawn on the CPU
     settings = {"preset": args.preset, "steps": args.steps, "n": args.n, "restarts": args.restarts, "seed": args.seed}
-    table = write_report(out, prior, projections, folders, settings, seed=args.seed,
+    if args.objective is not None:
+        settings["objective"] = args.objective
+    table = write_report(staged, prior, projections, folders, settings, seed=args.seed,
                          extra={"priorsep": __version__, "prior": str(args.prior)})
     print(table)
     for label, m in margins(projections).items():

@@ -8,7 +8,7 @@ import platform
 import sys
 
 from .. import __version__
-from .common import CliError, metrics_table, search_config, search_options
+from .common import CliError, device_option, force_option, metrics_table, search_config, search_options
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +25,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-resample", action="store_true",
                    help="refuse a sample rate other than the priors' instead of resampling")
     p.add_argument("--plot", action="store_true", help="also write spectrograms.png")
+    force_option(p)
+    device_option(p)
     search_options(p)
     p.set_defaults(func=run_separate)
 
@@ -33,37 +35,48 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--example", default="digits_drums", choices=["digits_drums", "tone_burst"],
                    help="digits_drums: a spoken digit and a drum hit from the test splits (default); tone_burst: "
-                        "sources drawn from the parametric priors (searched with --preset paper unless given)")
+                        "sources drawn from the parametric priors")
     p.add_argument("--example-seed", type=int, default=6, help="tone_burst: which draw (default 6)")
+    force_option(p)
+    device_option(p)
     search_options(p)
     p.set_defaults(func=run_demo)
 
 
 def run_separate(args: argparse.Namespace) -> int:
-    import torch
+    from ..fsutil import StagedDir, check_input_path
+    from ..priors.base import locate_prior
 
-    from ..audio import read_audio
-    from ..fsutil import StagedDir
-    from ..priors import load_prior
-    from ..separate import Separator, write_separation
-
+    # everything that can be refused without torch is refused first, at once
     if len(args.prior) < 2:
         raise CliError(f"separation needs at least two priors (--prior NAME_OR_FILE, twice or more); "
                        f"got {len(args.prior)}")
     if args.channel is not None and args.downmix:
         raise CliError("choose either --channel or --downmix, not both")
+    check_input_path(args.mixture)
+    for prior in args.prior:
+        locate_prior(prior)
+    out = StagedDir(args.out, force=args.force)  # a bad or non-empty --out fails before the search
+    config = search_config(args)
+
+    import torch
+
+    from ..audio import read_audio
+    from ..priors import load_prior
+    from ..separate import Separator, write_separation
+
     priors = [load_prior(p) for p in args.prior]
-    separator = Separator(priors, search_config(args), progress=True)  # checks rates and lengths; a bar or lines
+    separator = Separator(priors, config, progress=True, device=args.device)  # checks rates, lengths, device
     audio = read_audio(args.mixture, separator.sample_rate, channel=args.channel, downmix=args.downmix,
                        resample=not args.no_resample)
     if audio.note:
         print(f"priorsep: {args.mixture}: {audio.note}", file=sys.stderr)
-    out = StagedDir(args.out)  # checked before the search: a bad --out fails at once
     mixture = torch.from_numpy(audio.samples)
     result = separator.separate(mixture)
     summary = {"priorsep": __version__, "mixture": str(args.mixture), "input_note": audio.note,
-               "sample_rate": audio.sample_rate, "samples": int(mixture.shape[-1]), "output": args.output,
-               "priors": list(args.prior)}
+               "sample_rate": audio.sample_rate, "samples": int(mixture.shape[-1]),
+               "windows": int(result.latents[0].shape[0]), "output": args.output, "priors": list(args.prior),
+               "device": args.device}
     files = write_separation(out, result, mixture, audio.sample_rate, [p.name for p in priors], output=args.output,
                              plot=args.plot, summary=summary)
     print(f"wrote {len(files) - 1} files and summary.json to {args.out} "
@@ -72,25 +85,25 @@ def run_separate(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from ..fsutil import StagedDir
+
+    out = StagedDir(args.out, force=args.force)  # a non-empty --out is refused before anything is computed
     import torch
 
     from ..data import builtin_example
     from ..data.examples import load_example
-    from ..fsutil import StagedDir
     from ..metrics import evaluate
     from ..priors import load_prior
     from ..separate import Separator, write_separation
 
     if args.example == "tone_burst":
         priors, mixture, sources = builtin_example(args.example_seed)
-        args.preset = args.preset or "paper"  # the parametric priors are searched best by the paper's losses
         what = f"a tone and a noise burst drawn from the built-in priors (seed {args.example_seed})"
     else:
         classes, mixture, sources, _rate = load_example(args.example)
         priors = [load_prior(c) for c in classes]
         what = f"the bundled {' + '.join(classes)} example (held-out test clips) with the bundled priors"
-    separator = Separator(priors, search_config(args), progress=sys.stderr.isatty())
-    out = StagedDir(args.out)
+    separator = Separator(priors, search_config(args), progress=sys.stderr.isatty(), device=args.device)
     print(f"{what}: {mixture.shape[-1]} samples at {separator.sample_rate} Hz; {separator.objective_name} "
           f"objective, {separator.config.start} start, {separator.config.steps} search steps", flush=True)
     result = separator.separate(mixture)

@@ -1,27 +1,21 @@
 """Source priors: the interface, the family registry, the saved-prior format, and the
-families shipped with the package (importing this package registers them)."""
+families shipped with the package.
 
-from .base import (
-    FAMILIES,
-    EncodablePrior,
-    MagnitudePrior,
-    Prior,
-    PriorError,
-    SavablePrior,
-    builtin_names,
-    bundled_priors,
-    check_prior,
-    load_prior,
-    read_metadata,
-    register_family,
-    save_prior,
-)
-from .parametric import BurstPrior, TonePrior
-from .specvae import SpecVAE
-from .wavegan import PhaseShuffle, WaveGANDiscriminator, WaveGANGenerator, WaveGANPrior
+Names are imported on first use; :func:`load_prior` registers the shipped families
+(:func:`~priorsep.priors.base.register_shipped_families`), so that listing priors
+(``priorsep priors``) needs no torch.
+"""
 
-__all__ = [
-    "FAMILIES", "EncodablePrior", "MagnitudePrior", "Prior", "PriorError", "SavablePrior", "builtin_names",
-    "bundled_priors", "check_prior", "load_prior", "read_metadata", "register_family", "save_prior",
-    "BurstPrior", "TonePrior", "SpecVAE", "PhaseShuffle", "WaveGANDiscriminator", "WaveGANGenerator", "WaveGANPrior",
-]
+from .._lazy import lazy_exports
+
+_BASE = ("FAMILIES", "EncodablePrior", "MagnitudePrior", "Prior", "PriorError", "SavablePrior", "builtin_names",
+         "bundled_priors", "check_prior", "load_prior", "read_metadata", "register_family", "save_prior")
+_EXPORTS = {
+    **{name: ".base" for name in _BASE},
+    "BurstPrior": ".parametric", "TonePrior": ".parametric", "SpecVAE": ".specvae",
+    "PhaseShuffle": ".wavegan", "WaveGANDiscriminator": ".wavegan", "WaveGANGenerator": ".wavegan",
+    "WaveGANPrior": ".wavegan",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = list(_EXPORTS)

@@ -34,15 +34,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar, runtime_checkable
 
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
-from torch import Tensor, nn
 
 from ..errors import PriorError
 from ..fsutil import atomic_write
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written, not at import
+    import torch
+    from torch import Tensor, nn
 
 FORMAT = "priorsep-prior"
 FORMAT_VERSION = 1
@@ -183,11 +184,28 @@ def bundled_priors() -> dict[str, Path]:
     return {p.stem: p for p in sorted(BUNDLED.glob("*.safetensors"))}
 
 
+#: the parametric priors of :mod:`priorsep.priors.parametric` (``BUILTIN`` there), named and
+#: described here so that listing them does not import torch
+PARAMETRIC = {
+    "tone": "A decaying harmonic note: a few sinusoids at multiples of one fundamental.",
+    "burst": "A burst of band-pass-filtered noise with an exponentially decaying envelope.",
+}
+
+#: the modules whose import registers the families shipped with priorsep
+SHIPPED_FAMILIES = ("parametric", "specvae", "wavegan")
+
+
+def register_shipped_families() -> None:
+    """Import the shipped family modules (they register themselves in :data:`FAMILIES`)."""
+    import importlib
+
+    for module in SHIPPED_FAMILIES:
+        importlib.import_module(f"{__package__}.{module}")
+
+
 def builtin_names() -> list[str]:
     """Names :func:`load_prior` resolves without a path: parametric and bundled priors."""
-    from .parametric import BUILTIN
-
-    return sorted({*BUILTIN, *bundled_priors()})
+    return sorted({*PARAMETRIC, *bundled_priors()})
 
 
 def _bundled_description(path: Path) -> str:
@@ -200,9 +218,7 @@ def _bundled_description(path: Path) -> str:
 
 def builtin_descriptions() -> dict[str, str]:
     """Name -> one line, for ``priorsep priors``."""
-    from .parametric import BUILTIN
-
-    out = {name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in BUILTIN.items()}
+    out = dict(PARAMETRIC)
     out.update({name: _bundled_description(path) for name, path in bundled_priors().items()})
     return dict(sorted(out.items()))
 
@@ -233,6 +249,8 @@ def save_prior(prior: SavablePrior, path: str | os.PathLike, **info: Any) -> Pat
         "arch": prior.arch_config(),
         **info,
     }
+    from safetensors.torch import save_file
+
     path = Path(path)
     tensors = {k: v.detach().contiguous().cpu() for k, v in prior.state_dict().items()}
     with atomic_write(path) as tmp:
@@ -281,7 +299,7 @@ def read_metadata(path: str | os.PathLike) -> dict:
     """The JSON metadata of a saved prior, checked (types of every field), without
     loading its weights."""
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:  # the header only: no torch
             header = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise PriorError(f"{path} is not a saved prior (not a readable safetensors file: {exc})") from None
@@ -296,6 +314,8 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
 def _read_weights(path: Path) -> dict[str, Tensor]:
     """The tensors of a saved prior: floating point and finite, or one :class:`PriorError`."""
+    import torch
+
     state = {}
     with safe_open(str(path), framework="pt") as f:
         for key in f.keys():
@@ -311,18 +331,17 @@ def _read_weights(path: Path) -> dict[str, Tensor]:
     return state
 
 
-def load_prior(name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
-    """A built-in prior by name (parametric, or trained and shipped in the package), or a
-    saved-prior file.
+def locate_prior(name_or_path: str | os.PathLike) -> str | Path:
+    """What :func:`load_prior` would load, found without importing torch: the name of a
+    parametric prior, or the file (bundled or given); one :class:`PriorError` line if
+    there is none.
 
-    Returns the prior in eval mode on ``device``. Raises :class:`PriorError` with one
-    line for the user when the name is unknown or the file is not a valid prior.
+    >>> locate_prior("tone"), locate_prior("digits").name
+    ('tone', 'digits.safetensors')
     """
-    from .parametric import BUILTIN
-
     key = str(name_or_path)
-    if key in BUILTIN:
-        return BUILTIN[key]().to(device).eval()
+    if key in PARAMETRIC:
+        return key
     bundled = bundled_priors()
     # a bundled name wins over a folder named like the class (common), not over a file
     path = bundled[key] if key in bundled and not Path(key).is_file() else Path(key)
@@ -332,6 +351,23 @@ def load_prior(name_or_path: str | os.PathLike, device: str | torch.device = "cp
         raise PriorError(
             f"no built-in prior named {key!r} and no such file; built-in priors: {', '.join(builtin_names())}"
         )
+    return path
+
+
+def load_prior(name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
+    """A built-in prior by name (parametric, or trained and shipped in the package), or a
+    saved-prior file.
+
+    Returns the prior in eval mode on ``device``. Raises :class:`PriorError` with one
+    line for the user when the name is unknown or the file is not a valid prior.
+    """
+    register_shipped_families()
+    from .parametric import BUILTIN
+
+    where = locate_prior(name_or_path)
+    if isinstance(where, str):
+        return BUILTIN[where]().to(device).eval()
+    path = where
     meta = read_metadata(path)
     arch = meta["arch"]
     family = arch["family"]

@@ -5,17 +5,20 @@
 - :mod:`.windows`: windows and overlap-add for inputs longer than the priors;
 - :mod:`.separator`: :class:`Separator`, the one search loop, and :class:`SeparationResult`;
 - :mod:`.outputs`: :func:`write_separation`, a separation written to a folder.
+
+Names are imported on first use, so :mod:`.config` loads without torch.
 """
 
-from ..mixing import peak_normalise
-from .config import PRESETS, STARTS, SearchConfig
-from .objectives import OBJECTIVES, MagnitudeObjective, Objective, PaperObjective, register_objective
-from .outputs import OUTPUT_FORMS, file_stem, write_separation
-from .separator import SeparationResult, Separator, check_priors
-from .windows import frame_windows, overlap_add
+from .._lazy import lazy_exports
 
-__all__ = [
-    "PRESETS", "STARTS", "SearchConfig", "OBJECTIVES", "MagnitudeObjective", "Objective", "PaperObjective",
-    "register_objective", "SeparationResult", "Separator", "check_priors", "frame_windows", "overlap_add",
-    "peak_normalise", "OUTPUT_FORMS", "file_stem", "write_separation",
-]
+_EXPORTS = {
+    "PRESETS": ".config", "STARTS": ".config", "SearchConfig": ".config",
+    "OBJECTIVES": ".objectives", "MagnitudeObjective": ".objectives", "Objective": ".objectives",
+    "PaperObjective": ".objectives", "register_objective": ".objectives",
+    "SeparationResult": ".separator", "Separator": ".separator", "check_priors": ".separator",
+    "frame_windows": ".windows", "overlap_add": ".windows", "peak_normalise": "..mixing",
+    "OUTPUT_FORMS": ".outputs", "file_stem": ".outputs", "write_separation": ".outputs",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = list(_EXPORTS)

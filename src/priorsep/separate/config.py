@@ -23,9 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
-from ..losses import LossWeights, as_weights
+from ..loss_weights import LossWeights, as_weights
 
 __all__ = ["SearchConfig", "PRESETS", "STARTS"]
+
+#: the objectives priorsep ships (:mod:`.objectives`) and ``auto``, known without importing torch
+SHIPPED_OBJECTIVES = ("auto", "magnitude", "paper")
 
 #: starting points of the search: the paper's z = 0, or the priors' encodings of the mixture
 STARTS = ("encoder", "zero")
@@ -41,10 +44,11 @@ class SearchConfig:
     """The settings of one latent search (docs/method.md §3 and our departures from it).
 
     Attributes:
-        objective: what the search fits: ``"magnitude"`` (the default) or ``"paper"``
-            (:mod:`priorsep.separate.objectives`; more can be registered there), or
-            ``"auto"``: chosen from what the priors can do
-            (:func:`~priorsep.separate.objectives.choose_objective`).
+        objective: what the search fits: ``"auto"`` (the default: chosen from what the
+            priors can do, :func:`~priorsep.separate.objectives.choose_objective`; the
+            magnitude fit for priors with magnitudes or encoders, the paper's losses for
+            waveform priors), ``"magnitude"`` or ``"paper"``
+            (:mod:`priorsep.separate.objectives`; more can be registered there).
         start: ``"encoder"``: priors with an encoder start from their encoding of the
             mixture (the others from zero); ``"zero"``: z = 0, the paper's.
         steps: Adam steps (paper: 1000); 0 gives the start's output.
@@ -56,6 +60,9 @@ class SearchConfig:
         restarts: searches per mixture; the first starts at ``start``, with an encoder
             start the second at zero, the others at seeded uniform draws in the box (at
             most +-1); the one with the lowest final total loss is kept, per window.
+            ``None``: the objective's own default
+            (:attr:`~priorsep.separate.objectives.Objective.default_restarts`: 2 for the
+            magnitude fit, 6 for the paper's losses, whose minima are many).
         seed: seeds the restarts' starting points (with the window's samples).
         mask_fft, mask_hop: the STFT of the mixture-consistent output and of the
             magnitude objective. ``None``: the magnitude priors' own STFT, else 1024 / 256.
@@ -66,32 +73,41 @@ class SearchConfig:
         chunk: the most windows searched as one batch (times ``restarts`` rows), so that
             memory does not grow with the input's length; longer inputs are searched
             chunk after chunk.
+        level: each mixture is scaled to this peak before the search and the estimates
+            are scaled back, so that a result does not depend on the input's level (the
+            priors are trained on peak-normalised clips); ``"auto"`` (the default): the
+            objective's own
+            (:attr:`~priorsep.separate.objectives.Objective.default_level`); ``None``:
+            the mixture is searched at the level it comes in (the paper's preset).
     """
 
-    objective: str = "magnitude"
+    objective: str = "auto"
     start: str = "encoder"
     steps: int = 300
     lr: float = 0.05
     bound: float | str | None = "prior"
     weights: LossWeights = field(default_factory=LossWeights)
-    restarts: int = 2
+    restarts: int | None = None
     seed: int = 0
     mask_fft: int | None = None
     mask_hop: int | None = None
     overlap: float = 0.5
     joint: bool = False
     chunk: int = 16
+    level: float | str | None = "auto"
 
     def __post_init__(self) -> None:
-        from .objectives import OBJECTIVES
+        if self.objective not in SHIPPED_OBJECTIVES:  # a registered one (the registry imports torch)
+            from .objectives import OBJECTIVES
 
-        if self.objective != "auto" and self.objective not in OBJECTIVES:
-            raise ConfigError(f"objective must be auto or one of {', '.join(sorted(OBJECTIVES))}; "
-                              f"got {self.objective!r}")
+            if self.objective not in OBJECTIVES:
+                raise ConfigError(f"objective must be auto or one of {', '.join(sorted(OBJECTIVES))}; "
+                                  f"got {self.objective!r}")
         if self.start not in STARTS:
             raise ConfigError(f"start must be one of {', '.join(STARTS)}; got {self.start!r}")
         _whole("steps", self.steps, 0)
-        _whole("restarts", self.restarts, 1)
+        if self.restarts is not None:
+            _whole("restarts", self.restarts, 1)
         _whole("chunk", self.chunk, 1)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ConfigError(f"seed must be a whole number; got {self.seed!r}")
@@ -105,6 +121,10 @@ class SearchConfig:
             value = getattr(self, name)
             if value is not None:
                 _whole(name, value, 1)
+        level = self.level
+        if not (level is None or level == "auto" or (isinstance(level, (int, float)) and not isinstance(level, bool)
+                                  and math.isfinite(level) and level > 0)):
+            raise ConfigError(f"level must be a positive number, 'auto' or None; got {level!r}")
         if not isinstance(self.overlap, (int, float)) or not 0 <= self.overlap < 1:
             raise ConfigError(f"overlap must be in [0, 1); got {self.overlap!r}")
         try:
@@ -117,6 +137,6 @@ class SearchConfig:
 #: measured best (benchmarks/PRIORS.md)
 PRESETS: dict[str, SearchConfig] = {
     "paper": SearchConfig(objective="paper", start="zero", steps=1000, lr=0.05, bound=1.0, restarts=1,
-                          weights=LossWeights()),
+                          weights=LossWeights(), level=None),
     "best": SearchConfig(),
 }

@@ -73,6 +73,10 @@ class Objective:
     name: ClassVar[str] = ""
     #: the loss terms :meth:`loss` returns, ``"total"`` last (the history's keys)
     terms: ClassVar[tuple[str, ...]] = ("total",)
+    #: searches per mixture when the configuration leaves ``restarts`` unset
+    default_restarts: ClassVar[int] = 2
+    #: the peak each mixture is scaled to when the configuration's ``level`` is ``"auto"``
+    default_level: ClassVar[float] = 1.0
 
     def __init__(self, priors: Sequence[Prior], weights: LossWeights, n_fft: int, hop: int, length: int):
         self.priors, self.weights = list(priors), weights
@@ -122,6 +126,13 @@ class PaperObjective(Objective):
     magnitude-ratio masks from them on the mixture's STFT."""
 
     terms = ("ms", "sd", "mc", "fc", "total")
+    #: its losses have many local minima: on tone + burst mixtures (12, seed 5; 300 steps,
+    #: zero start) the median SI-SDR is 3.1 dB with 2 restarts, 9.5 with 4, 14.1 with 6
+    default_restarts = 6
+    #: its mixing model sums K sources of peak 1, so a mixture's peak is above 1: on the
+    #: same tone + burst mixtures (peaks 1.27 to 1.96) the median SI-SDR with 6 restarts is
+    #: 11.7 dB at level 1, 14.1 as they come, 14.7 at 1.5
+    default_level = 1.5
 
     def check(self) -> None:
         spectral_priors = [p for p in self.priors if isinstance(p, MagnitudePrior)]

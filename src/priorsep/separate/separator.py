@@ -42,7 +42,7 @@ from .config import PRESETS, SearchConfig
 from .objectives import OBJECTIVES, Objective, choose_objective
 from .windows import frame_windows, overlap_add
 
-__all__ = ["Separator", "SeparationResult", "check_priors", "peak_normalise"]
+__all__ = ["Separator", "SeparationResult", "check_priors", "peak_normalise", "resolve_device"]
 
 #: the STFT of the masks (and of the magnitude objective) when no magnitude prior fixes one
 DEFAULT_MASK_STFT = (1024, 256)
@@ -57,7 +57,8 @@ class SeparationResult:
         masked: mixture-consistent estimates ``[B, K, T]`` (they sum to the mixture).
         history: per-term loss at every step, ``{term: [steps, B]}`` (the kept
             restart's; for inputs longer than one window, the mean over windows).
-        losses: per-term loss at the final latents, ``{term: [B]}``.
+        losses: per-term loss at the final latents, ``{term: [B]}`` (like ``history``,
+            for the mixture at the search's level, ``SearchConfig.level``).
         latents: the final latents, one ``[B, W, D_k]`` tensor per prior (W windows).
         restart_losses: final total loss of every restart, ``[B, W, R]``; the kept one
             is the smallest.
@@ -75,6 +76,28 @@ class SeparationResult:
     restart_losses: Tensor
     seconds: float = 0.0
     settings: dict = field(default_factory=dict)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``device`` as a :class:`torch.device`, or one :class:`~priorsep.errors.ConfigError`
+    line when this machine does not have it (e.g. ``cuda`` without a GPU).
+
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device {device!r} is not a device torch knows ({exc})") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r}: no CUDA GPU is available here (torch {torch.__version__}); "
+                              "use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    elif dev.type != "cpu":
+        raise ConfigError(f"device {device!r}: priorsep runs on cpu or cuda")
+    return dev
 
 
 def check_priors(priors: Sequence[Prior], minimum: int = 2) -> list[Prior]:
@@ -148,6 +171,9 @@ class Separator:
         progress: show a progress bar.
         min_priors: fewest priors accepted (2 for a separation; 1 projects a clip onto
             one prior, as :mod:`priorsep.report` does).
+        device: where the search runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``); the priors are
+            moved there, and each mixture with them (results come back on the mixture's
+            own device). ``None``: the mixture's device, with the priors where they are.
         **overrides: single settings that replace the configuration's, as in
             :func:`dataclasses.replace` (``Separator(priors, "paper", steps=100)``).
 
@@ -161,7 +187,8 @@ class Separator:
     """
 
     def __init__(self, priors: Sequence[Prior], config: SearchConfig | str | None = None, *,
-                 progress: bool = False, min_priors: int = 2, **overrides: Any):
+                 progress: bool = False, min_priors: int = 2, device: str | torch.device | None = None,
+                 **overrides: Any):
         if config is None or isinstance(config, str):
             name = config or "best"
             if name not in PRESETS:
@@ -175,6 +202,11 @@ class Separator:
                             f"{', '.join(f.name for f in dataclasses.fields(SearchConfig))}")
         self.config = dataclasses.replace(config, **overrides) if overrides else config
         self.priors = check_priors(priors, min_priors)
+        self.device = None if device is None else resolve_device(device)
+        if self.device is not None:
+            for p in self.priors:
+                if isinstance(p, nn.Module):
+                    p.to(self.device)
         self.progress = progress
         self.mask_fft, self.mask_hop = _mask_stft(self.priors, self.config)
         bound = self.config.bound
@@ -187,6 +219,11 @@ class Separator:
             self.objective_name, self.objective_reason = choose_objective(self.priors)
         else:
             self.objective_name, self.objective_reason = self.config.objective, "set"
+        chosen = OBJECTIVES[self.objective_name]
+        if self.config.restarts is None:  # the objective's own defaults, recorded as numbers
+            self.config = dataclasses.replace(self.config, restarts=chosen.default_restarts)
+        if self.config.level == "auto":
+            self.config = dataclasses.replace(self.config, level=chosen.default_level)
         self.objective: Objective = OBJECTIVES[self.objective_name](
             self.priors, self.config.weights, self.mask_fft, self.mask_hop, self.length)
 
@@ -235,14 +272,16 @@ class Separator:
             raise ConfigError(f"mixture must be floating point; got {mixture.dtype}")
         if not torch.isfinite(mixture).all():
             raise ConfigError("mixture contains NaN or infinite samples")
-        mixture = mixture.float()
+        home = mixture.device
+        mixture = mixture.float() if self.device is None else mixture.float().to(self.device)
         b, t = mixture.shape
         if t < self.min_length:
             raise AudioError(f"the input has {t} samples ({1000 * t / self.sample_rate:.0f} ms); the priors need at "
                              f"least {self.min_length} ({1000 * self.min_length / self.sample_rate:.0f} ms at "
                              f"{self.sample_rate} Hz)")
         cfg = self.config
-        windows, n_win = frame_windows(mixture, self.length, cfg.overlap)  # [B * W, L]
+        scale = self._scale(mixture)  # [B, 1]: each mixture searched at peak cfg.level
+        windows, n_win = frame_windows(mixture / scale, self.length, cfg.overlap)  # [B * W, L]
         groups = [windows] if cfg.joint else list(windows.split(n_win))  # per mixture (or all)
         chunks = [c for g in groups for c in g.split(cfg.chunk)]  # bounded batches
         terms = self.objective.terms
@@ -261,6 +300,10 @@ class Separator:
         latents = [torch.cat(zs).reshape(b, n_win, -1) for zs in zip(*(o["latents"] for o in parts))]
         restart_losses = torch.cat([o["restart_losses"] for o in parts]).reshape(b, n_win, r)
         self._check_finite(losses["total"], generated, masked)
+        generated, masked = generated * scale[..., None], masked * scale[..., None]  # back to the input's level
+        generated, masked = generated.to(home), masked.to(home)
+        latents = [z.to(home) for z in latents]
+        losses = {key: v.to(home) for key, v in losses.items()}
         if single:
             generated, masked = generated[0], masked[0]
             history = {key: v[:, 0] for key, v in history.items()}
@@ -268,6 +311,14 @@ class Separator:
             latents = [z[0] for z in latents]
             restart_losses = restart_losses[0]
         return SeparationResult(generated, masked, history, losses, latents, restart_losses, seconds, self.settings())
+
+    def _scale(self, mixture: Tensor) -> Tensor:
+        """``[B, 1]``: the factor each mixture ``[B, T]`` is divided by before the search (its
+        peak over ``config.level``; 1 for a silent mixture, or with ``level=None``)."""
+        if self.config.level is None:
+            return torch.ones(mixture.shape[0], 1, device=mixture.device)
+        peak = mixture.abs().amax(dim=-1, keepdim=True)
+        return torch.where(peak > 0, peak / self.config.level, torch.ones_like(peak))
 
     def _check_finite(self, total: Tensor, generated: Tensor, masked: Tensor) -> None:
         """Raise :class:`~priorsep.errors.SearchError` if a search diverged: a result with
