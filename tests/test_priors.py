@@ -343,3 +343,17 @@ def test_weights_that_are_not_floats_or_not_finite_are_refused(tmp_path):
     with pytest.raises(PriorError, match=f"tensor '{key}' holds 3 NaN or infinite values"):
         load_prior(tmp_path / "nan.safetensors")
     assert load_prior(good).latent_dim == 100  # the untouched file loads
+
+
+def test_the_parametric_priors_are_named_and_described_without_torch():
+    """``priorsep priors`` lists them from ``base.PARAMETRIC`` (no torch import); the
+    table must say what the classes are."""
+    from priorsep.priors.base import PARAMETRIC, locate_prior
+    from priorsep.priors.parametric import BUILTIN
+
+    assert set(PARAMETRIC) == set(BUILTIN)
+    for name, cls in BUILTIN.items():
+        assert PARAMETRIC[name] == cls.__doc__.strip().splitlines()[0]
+        assert locate_prior(name) == name
+    with pytest.raises(PriorError, match="no built-in prior named 'nope'"):
+        locate_prior("nope")

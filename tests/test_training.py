@@ -274,3 +274,71 @@ def test_the_train_command_defaults_to_the_bundled_priors_family():
 
     args = build_parser().parse_args(["train", "clips", "--name", "x", "--out", "x.safetensors", "--steps", "1"])
     assert args.family == "specvae"
+
+
+@pytest.fixture()
+def noise_dir(tmp_path):
+    """Interference clips: 6 decaying noise bursts."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "noise"
+    folder.mkdir()
+    for i in range(6):
+        sf.write(folder / f"n{i}.wav", rng.normal(size=16384) * np.exp(-np.arange(16384) / 3000) * 0.3, 16000)
+    return folder
+
+
+@pytest.mark.slow
+def test_mixture_training_changes_only_the_encoder_and_learns(clip_dir, noise_dir, tmp_path):
+    """On 64 fixed training mixtures (tones + noise bursts) the decoded reconstruction
+    error of the clean tone falls (0.093 -> 0.086 measured) while the decoder stays as it was."""
+    from priorsep.training.encoder import MixtureEncoderTrainer
+
+    base = VAETrainer(load_folder(clip_dir), tmp_path / "vae", channels=16, latent_dim=4, batch=8, seed=0)
+    for _ in range(150):
+        base.train_step()
+    init = base.prior()
+    trainer = MixtureEncoderTrainer(load_folder(clip_dir), tmp_path / "mix", init=init,
+                                    interference=load_folder(noise_dir), batch=8, seed=0)
+    clean = load_folder(clip_dir).clips
+    mix, own = trainer.mixtures(64)
+    assert torch.allclose(mix.abs().amax(-1), torch.ones(64))  # the search's level
+    assert ((mix - own).abs().amax(-1) > 1e-3).float().mean() > 0.5  # most examples carry interference
+    before = trainer.loss_terms(mix, own)["recon"].mean().item()
+    for _ in range(150):
+        trainer.train_step()
+    after = trainer.loss_terms(mix, own)["recon"].mean().item()
+    assert after < 0.95 * before, (before, after)
+    trained = trainer.prior()
+    for key, value in init.state_dict().items():
+        same = torch.equal(value, trained.state_dict()[key])
+        assert same == (not key.startswith("enc")), key  # the decoder is kept, the encoder moved
+    from dataclasses import replace
+
+    from priorsep.training.encoder import MIXTURE_RECIPES
+
+    alone = MixtureEncoderTrainer(load_folder(clip_dir), tmp_path / "alone", init=init,
+                                  interference=load_folder(noise_dir), seed=0,
+                                  recipe=replace(MIXTURE_RECIPES["mixture"], alone_p=1.0))
+    mix, own = alone.mixtures(8)
+    assert torch.allclose(mix, own) and torch.allclose(own.abs().amax(-1), torch.ones(8))
+    assert any(torch.allclose(own[0], c / c.abs().max()) for c in clean)
+
+
+def test_train_command_mixture_recipe_records_its_start_and_interference(clip_dir, noise_dir, tmp_path, capsys):
+    from priorsep import save_prior
+
+    init = save_prior(SpecVAE(8, 4, name="sines"), tmp_path / "init.safetensors")
+    out = tmp_path / "sines-mix.safetensors"
+    args = ["train", str(clip_dir), "--recipe", "mixture", "--name", "sines", "--out", str(out), "--steps", "3",
+            "--batch", "4"]
+    assert main(args) == 2
+    assert "--recipe mixture needs --init PRIOR" in capsys.readouterr().err
+    assert main(args + ["--init", str(init), "--interference", str(noise_dir)]) == 0
+    meta = load_prior(out).metadata
+    assert meta["training"]["recipe"]["name"] == "mixture" and meta["training"]["init"]["name"] == "sines"
+    assert meta["data"]["interference"]["clips"] == 6 and meta["data"]["clips"] == 12
+    assert main(["train", str(clip_dir), "--name", "x", "--out", str(tmp_path / "x.safetensors"), "--steps", "1",
+                 "--init", str(init)]) == 2
+    assert "--init and --interference belong to --recipe mixture" in capsys.readouterr().err

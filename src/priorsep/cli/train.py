@@ -21,15 +21,21 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="specvae: a clip-level VAE on log-magnitude spectrograms with an encoder, trained by "
                         "reconstruction, the family of the bundled priors (default); wavegan: the paper's waveform "
                         "GAN (needs a GPU to learn its class)")
-    p.add_argument("--recipe", choices=("paper", "fast", "vae"),
+    p.add_argument("--recipe", choices=("paper", "fast", "vae", "mixture"),
                    help="wavegan: paper (WGAN-GP, 5 critic steps, batch 64) or fast (non-saturating + lazy R1, "
-                        "batch 16, the default); specvae: vae")
+                        "batch 16, the default); specvae: vae (reconstruction, the default) or mixture (an --init "
+                        "prior's encoder trained to find its class in mixtures with --interference clips)")
     p.add_argument("--upsample", choices=("transpose", "nearest"), default="transpose",
                    help="wavegan generator: transposed convolutions (paper) or nearest-neighbour upsampling "
                         "plus convolution (no checkerboard artefacts)")
     p.add_argument("--channels", type=positive_int, default=160, help="specvae: hidden width (default 160)")
     p.add_argument("--latent-dim", type=positive_int, default=64, help="specvae: latent size (default 64)")
     p.add_argument("--batch", type=positive_int, help="override the recipe's batch size")
+    p.add_argument("--init", metavar="PRIOR",
+                   help="--recipe mixture: the specvae prior (name or file) whose encoder is trained on mixtures; "
+                        "its decoder is kept")
+    p.add_argument("--interference", action="append", metavar="FOLDER",
+                   help="--recipe mixture: other classes' clips mixed into each example (repeatable)")
     length = p.add_mutually_exclusive_group(required=True)
     length.add_argument("--steps", type=positive_int, help="train until this many generator steps in all")
     length.add_argument("--minutes", type=float, help="train for this many minutes of wall time")
@@ -52,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
                           steps=args.steps, minutes=args.minutes, run_dir=args.run_dir, resume=args.resume,
                           checkpoint_minutes=args.checkpoint_minutes, keep=args.keep, device=args.device,
                           bf16=args.bf16, seed=args.seed, batch=args.batch, model=model, command=args.command_line,
-                          progress=sys.stderr.isatty(), say=lambda text: print(text, file=sys.stderr))
+                          progress=sys.stderr.isatty(), init=args.init, interference=args.interference,
+                          say=lambda text: print(text, file=sys.stderr))
     if trainer.rank == 0:
         size = f"d={args.d}, {trainer.recipe.name} recipe" if args.family == "wavegan" else \
             f"specvae C={args.channels} D={args.latent_dim}"

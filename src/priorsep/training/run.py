@@ -17,6 +17,7 @@ import torch
 from ..errors import ConfigError
 from . import distributed
 from .checkpoints import latest as latest_checkpoint
+from .encoder import MIXTURE_RECIPES, MixtureEncoderTrainer
 from .gan import RECIPES, WaveGANTrainer
 from .loop import TrainingLoop
 from .vae import VAE_RECIPES, VAETrainer
@@ -25,9 +26,11 @@ __all__ = ["FAMILY_TRAINERS", "train_prior"]
 
 #: prior family -> (trainer class, its recipes, the default recipe)
 FAMILY_TRAINERS: dict[str, tuple[type[TrainingLoop], tuple[str, ...], str]] = {
-    "specvae": (VAETrainer, tuple(VAE_RECIPES), "vae"),
+    "specvae": (VAETrainer, (*VAE_RECIPES, *MIXTURE_RECIPES), "vae"),
     "wavegan": (WaveGANTrainer, tuple(RECIPES), "fast"),
 }
+#: recipes trained by another class than their family's trainer: (family, recipe) -> class
+RECIPE_TRAINERS: dict[tuple[str, str], type[TrainingLoop]] = {("specvae", "mixture"): MixtureEncoderTrainer}
 
 
 def train_prior(data: str | os.PathLike, out: str | os.PathLike, *, name: str, family: str = "specvae",
@@ -35,6 +38,7 @@ def train_prior(data: str | os.PathLike, out: str | os.PathLike, *, name: str, f
                 run_dir: str | os.PathLike | None = None, resume: bool = False, checkpoint_minutes: float = 10.0,
                 keep: int = 3, device: str = "cpu", bf16: bool = False, seed: int = 0, batch: int | None = None,
                 model: dict | None = None, command: str = "", progress: bool = False,
+                init: str | None = None, interference: list[str] | None = None,
                 say: Callable[[str], None] = lambda text: None) -> TrainingLoop:
     """Train a prior of ``family`` on the clips under ``data`` and save it to ``out``.
 
@@ -50,6 +54,9 @@ def train_prior(data: str | os.PathLike, out: str | os.PathLike, *, name: str, f
         model: the family's size options (``{"d": 16, "upsample": "nearest"}`` for
             WaveGAN, ``{"channels": 160, "latent_dim": 64}`` for specvae).
         command: the command line, recorded in the prior's metadata.
+        init, interference: recipe ``mixture`` (specvae): the prior whose encoder is trained
+            (name or file; its decoder is kept) and folders of other classes' clips mixed
+            in (:mod:`priorsep.training.encoder`).
         say: where progress messages go (rank 0 only).
     Returns:
         the trainer, after training and export.
@@ -64,6 +71,14 @@ def train_prior(data: str | os.PathLike, out: str | os.PathLike, *, name: str, f
     recipe = recipe or default
     if recipe not in recipes:
         raise ConfigError(f"--recipe {recipe}: the {family} family trains with {' or '.join(recipes)}")
+    trainer_class = RECIPE_TRAINERS.get((family, recipe), trainer_class)
+    extra: dict = {}
+    if trainer_class is MixtureEncoderTrainer:
+        if not init or not interference:
+            raise ConfigError("--recipe mixture needs --init PRIOR (the prior whose encoder is trained) and "
+                              "--interference FOLDER (other classes' clips; repeatable)")
+    elif init or interference:
+        raise ConfigError("--init and --interference belong to --recipe mixture")
     if steps is None and minutes is None:
         raise ConfigError("give a budget: steps or minutes")
     if device == "cuda" and not torch.cuda.is_available():
@@ -85,13 +100,17 @@ def train_prior(data: str | os.PathLike, out: str | os.PathLike, *, name: str, f
     from ..data.folder import load_folder
 
     clips = load_folder(data)
+    if trainer_class is MixtureEncoderTrainer:
+        from ..priors import load_prior
+
+        extra = {"init": load_prior(init), "interference": _joined([load_folder(f) for f in interference])}
     rank, device = distributed.init_processes(device) if parallel else (0, device)
     tell = say if rank == 0 else (lambda text: None)
     tell(f"{clips.clips.shape[0]} clips from {clips.files} files in {data} "
          f"({clips.skipped_silent} near-silent clips and {clips.skipped_unreadable} unreadable files skipped)")
     try:
         trainer = trainer_class(clips, run_dir, recipe=recipe, batch=batch, seed=seed, device=device, bf16=bf16,
-                                name=name, **(model or {}))
+                                name=name, **(model or {}), **extra)
         if getattr(trainer, "world", 1) > 1:
             tell(f"{trainer.world} processes, {trainer.local} clips each per batch of {trainer.recipe.batch}")
         if last is not None:
@@ -105,3 +124,14 @@ def train_prior(data: str | os.PathLike, out: str | os.PathLike, *, name: str, f
     finally:
         distributed.teardown(barrier=False)  # after an error: leave without waiting
     return trainer
+
+
+def _joined(sets: list) -> object:
+    """Several :class:`~priorsep.data.folder.ClipSet` as one (the interference of a run)."""
+    import hashlib
+
+    from ..data.folder import ClipSet
+
+    return ClipSet(torch.cat([s.clips for s in sets]), " + ".join(s.folder for s in sets), sum(s.files for s in sets),
+                   sum(s.skipped_unreadable for s in sets), sum(s.skipped_silent for s in sets),
+                   hashlib.sha256("".join(s.content_hash for s in sets).encode()).hexdigest())
