@@ -126,6 +126,28 @@ def priorsep_method(priors: Mapping[str, object], name: str = "priorsep", config
                   settings={"priors": described, "options": asdict(config)})
 
 
+def prior_oracle_method(priors: Mapping[str, object], config: object = None, device: str | None = None) -> Method:
+    """``prior-oracle``, a reference that knows the true sources: each source is projected
+    alone onto its own prior (the search with K = 1, ``config`` as priorsep's), and ratio
+    masks from the K fits are applied to the mixture. It shows what the priors can
+    represent, so that a table separates what is lost to the prior (oracle IRM minus
+    prior-oracle) from what is lost to inference (prior-oracle minus priorsep)."""
+    from dataclasses import asdict
+
+    from . import spectral
+    from .separate import PRESETS, Separator
+
+    config = PRESETS["best"] if config is None else config
+
+    def run(mixture: Tensor, sources: Tensor, classes: Sequence[str]) -> dict[str, Tensor]:
+        fits = torch.stack([Separator([priors[c]], config, min_priors=1, device=device)
+                            .separate(sources[k]).generated[0] for k, c in enumerate(classes)])  # [K, T]
+        return {"": spectral.mask_mixture(mixture[None], fits[None])[0]}
+
+    described = {c: _describe_prior(p) for c, p in priors.items()}
+    return Method("prior-oracle", run, slow=True, settings={"priors": described, "options": asdict(config)})
+
+
 def _describe_prior(prior) -> dict:
     meta = getattr(prior, "metadata", {}) or {}
     training = meta.get("training", {})
@@ -314,10 +336,11 @@ class Plan:
 
 
 def known_methods() -> list[str]:
-    """Every method name the benchmark runs: the baselines, ``priorsep``, ``priorsep-paper``."""
+    """Every method name the benchmark runs: the baselines, ``prior-oracle``, ``priorsep``,
+    ``priorsep-paper``."""
     from .baselines import BASELINES
 
-    return list(BASELINES) + ["priorsep", "priorsep-paper"]
+    return list(BASELINES) + ["prior-oracle", "priorsep", "priorsep-paper"]
 
 
 def plan_benchmark(spec: BenchmarkSpec) -> Plan:
@@ -367,7 +390,7 @@ def plan_benchmark(spec: BenchmarkSpec) -> Plan:
 
     methods, skipped, priors_used = [], [], {}
     for name in names:
-        if name in ("priorsep", "priorsep-paper"):
+        if name in ("priorsep", "priorsep-paper", "prior-oracle"):
             paper = name == "priorsep-paper"
             priors = class_priors(spec.paper_priors if paper else spec.priors, "-wavegan" if paper else "")
             if not classes <= set(priors):
@@ -377,8 +400,11 @@ def plan_benchmark(spec: BenchmarkSpec) -> Plan:
                 continue
             config = replace(PRESETS["paper"], steps=spec.paper_steps, seed=spec.seed) if paper \
                 else (spec.config or PRESETS["best"])
-            methods.append(priorsep_method(priors, name=name, config=config, device=spec.device))
-            priors_used[name] = {cls: prior_summary(p) for cls, p in priors.items()}
+            if name == "prior-oracle":
+                methods.append(prior_oracle_method(priors, config=config, device=spec.device))
+            else:
+                methods.append(priorsep_method(priors, name=name, config=config, device=spec.device))
+                priors_used[name] = {cls: prior_summary(p) for cls, p in priors.items()}
         else:
             options = {"steps": spec.dap_steps} if name == "dap" and spec.dap_steps else {}
             methods.append(baseline_method(name, train, **options))

@@ -37,11 +37,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    for parent in out.absolute().parents:  # a missing folder is made, below
+        if parent.exists():
+            if not parent.is_dir():
+                raise CliError(f"{out}: {parent} is not a folder")
+            break
+
     from .. import bench
 
-    out = Path(args.out)
-    if not out.resolve().parent.is_dir():
-        raise CliError(f"{out}: its folder does not exist")
     spec = bench.BenchmarkSpec(
         sets_dir=Path(args.sets) if args.sets else bench.DEFAULT_SETS,
         only_sets=args.only_sets.split(",") if args.only_sets else None,
@@ -53,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         device=None if args.device == "cpu" else args.device)
     cache = Path(args.cache) if args.cache else out.parent / ".bench-cache"
     figure = out.with_suffix(".png")
+    out.parent.mkdir(parents=True, exist_ok=True)
     plan, cells = bench.run_planned(spec, cache, jobs=args.jobs, progress=sys.stderr.isatty(), figure=figure)
     text = bench.write_results(out, cells, bench.results_header(spec, plan, args.command_line, out, figure))
     print(text)
