@@ -13,8 +13,8 @@ Every baseline separates one single-channel mixture ``[T]`` into K estimates ``[
 name                      uses       unordered  what
 ========================  =========  =========  =========================================
 ``nmf``                   -          yes        unsupervised KL-NMF of the magnitude
-``fastica``, ``pca``,     -          yes        ICA / PCA / KernelPCA of the magnitude
-``kernelpca``                                   (components -> magnitude images)
+``ica``, ``fastica``,     -          yes        Infomax ICA / FastICA / PCA / KernelPCA
+``pca``, ``kernelpca``                          of the magnitude (components -> images)
 ``nmf-dict``              train      no         per-class NMF dictionaries, fixed
 ``template``              train      no         class-average spectrogram masks
 ``dap``                   -          yes        Deep Audio Prior (Tian et al. 2019)
@@ -35,7 +35,7 @@ from collections.abc import Callable
 from .base import Baseline
 from .dap import DeepAudioPrior
 from .dictionary import DictionaryNMF, TemplateMask
-from .factorisation import FastICABaseline, KernelPCABaseline, NMFBaseline, PCABaseline
+from .factorisation import FastICABaseline, InfomaxICABaseline, KernelPCABaseline, NMFBaseline, PCABaseline
 from .paper_protocol import PaperProtocol
 from .references import MixtureBaseline, OracleIRM
 
@@ -43,7 +43,7 @@ from .references import MixtureBaseline, OracleIRM
 BASELINES: dict[str, Callable[..., Baseline]] = {
     cls.name: cls
     for cls in (
-        NMFBaseline, FastICABaseline, PCABaseline, KernelPCABaseline, DictionaryNMF, TemplateMask,
+        NMFBaseline, InfomaxICABaseline, FastICABaseline, PCABaseline, KernelPCABaseline, DictionaryNMF, TemplateMask,
         DeepAudioPrior, OracleIRM, MixtureBaseline, PaperProtocol,
     )
 }
@@ -67,6 +67,7 @@ def get(name: str, **options) -> Baseline:
 
 
 __all__ = [
-    "BASELINES", "Baseline", "DeepAudioPrior", "DictionaryNMF", "FastICABaseline", "KernelPCABaseline",
+    "BASELINES", "Baseline", "DeepAudioPrior", "DictionaryNMF", "FastICABaseline", "InfomaxICABaseline",
+    "KernelPCABaseline",
     "MixtureBaseline", "NMFBaseline", "OracleIRM", "PCABaseline", "PaperProtocol", "TemplateMask", "get",
 ]
