@@ -452,3 +452,20 @@ def test_the_prior_oracle_projects_each_true_source_alone(tone_burst):
         torch.testing.assert_close(est.sum(0), mixtures[i], rtol=1e-4, atol=1e-5)
         gains = [_si_sdr(sources[i, k], est[k]) - _si_sdr(sources[i, k], mixtures[i]) for k in range(2)]
         assert min(gains) > 5.0, gains
+
+
+def test_an_anchor_keeps_the_search_near_its_start():
+    """With a trust-region weight the latents move less far from the encoder's guess, and
+    a huge weight pins them there (the output then is the start's)."""
+    priors = [load_prior("digits"), load_prior("drums")]
+    from priorsep.data.examples import load_example
+
+    _, mixture, _, _ = load_example("digits_drums")
+    start = Separator(priors, steps=0, restarts=1).separate(mixture).latents
+    moved = {}
+    for anchor in (0.0, 1.0, 1e6):
+        z = Separator(priors, steps=30, restarts=1, anchor=anchor).separate(mixture).latents
+        moved[anchor] = sum(float((a - b).norm()) for a, b in zip(z, start))
+    assert moved[0.0] > moved[1.0] > 0 and moved[1e6] < 1e-2 * moved[0.0], moved
+    with pytest.raises(ConfigError, match="anchor must be a number >= 0"):
+        SearchConfig(anchor=-1.0)

@@ -79,6 +79,10 @@ class SearchConfig:
             objective's own
             (:attr:`~priorsep.separate.objectives.Objective.default_level`); ``None``:
             the mixture is searched at the level it comes in (the paper's preset).
+        anchor: weight of a trust region around the start: each step also minimises
+            ``anchor * sum_k mean_d (z_k - z_k0)^2``, so that a search started from an
+            encoder's guess refines it instead of walking away (0: no penalty). The
+            restarts are still compared by the objective alone.
     """
 
     objective: str = "auto"
@@ -95,6 +99,7 @@ class SearchConfig:
     joint: bool = False
     chunk: int = 16
     level: float | str | None = "auto"
+    anchor: float = 0.0
 
     def __post_init__(self) -> None:
         if self.objective not in SHIPPED_OBJECTIVES:  # a registered one (the registry imports torch)
@@ -121,6 +126,9 @@ class SearchConfig:
             value = getattr(self, name)
             if value is not None:
                 _whole(name, value, 1)
+        if not isinstance(self.anchor, (int, float)) or isinstance(self.anchor, bool) or \
+                not math.isfinite(self.anchor) or self.anchor < 0:
+            raise ConfigError(f"anchor must be a number >= 0; got {self.anchor!r}")
         level = self.level
         if not (level is None or level == "auto" or (isinstance(level, (int, float)) and not isinstance(level, bool)
                                   and math.isfinite(level) and level > 0)):

@@ -370,6 +370,7 @@ class Separator:
         objective, terms = self.objective, self.objective.terms
         state = objective.prepare(windows.repeat(r, 1))  # [R * N, L], restart-major
         latents = [z.reshape(r * n, -1).clone().requires_grad_(True) for z in self._starts(windows)]
+        anchors = [z.detach().clone() for z in latents]  # the trust region's centres
         with _frozen(self.priors):
             extra = objective.parameters(state, latents)
             opt = torch.optim.Adam([*latents, *extra], lr=self.config.lr)
@@ -378,7 +379,11 @@ class Separator:
             for step in range(steps):
                 opt.zero_grad(set_to_none=True)
                 values = objective.loss(state, latents, extra)
-                values["total"].sum().backward()
+                total = values["total"]
+                if self.config.anchor:  # stay near the start: a penalty on the distance from it
+                    total = total + self.config.anchor * sum((z - a).square().mean(dim=-1)
+                                                             for z, a in zip(latents, anchors))
+                total.sum().backward()
                 opt.step()
                 self._project(latents)
                 history[step] = torch.stack([values[key].detach() for key in terms])
