@@ -379,11 +379,11 @@ class Separator:
             for step in range(steps):
                 opt.zero_grad(set_to_none=True)
                 values = objective.loss(state, latents, extra)
-                total = values["total"]
+                minimised = values["total"]
                 if self.config.anchor:  # stay near the start: a penalty on the distance from it
-                    total = total + self.config.anchor * sum((z - a).square().mean(dim=-1)
-                                                             for z, a in zip(latents, anchors))
-                total.sum().backward()
+                    minimised = minimised + self.config.anchor * sum((z - a).square().mean(dim=-1)
+                                                                     for z, a in zip(latents, anchors))
+                minimised.sum().backward()
                 opt.step()
                 self._project(latents)
                 history[step] = torch.stack([values[key].detach() for key in terms])
