@@ -98,14 +98,18 @@ def test_written_files_get_the_permissions_the_umask_gives(tmp_path):
 
     from priorsep.fsutil import StagedDir, write_text
 
+    from priorsep import save_prior
+    from priorsep.priors import TonePrior
+
     old = os.umask(0o022)
     try:
         with StagedDir(tmp_path / "out") as stage:
             write_audio(stage / "a.wav", np.zeros(16), 16000)
             write_text(stage / "s.json", "{}")
+            save_prior(TonePrior(), stage / "p.safetensors")  # safetensors itself writes 0600
     finally:
         os.umask(old)
-    for name in ("a.wav", "s.json"):
+    for name in ("a.wav", "s.json", "p.safetensors"):
         assert stat.S_IMODE((tmp_path / "out" / name).stat().st_mode) == 0o644  # not mkstemp's 0600
     assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755  # the folder too, not mkdtemp's 0700
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left

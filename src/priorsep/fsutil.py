@@ -3,8 +3,8 @@
 Every file the project writes for a user (WAVs, priors, checkpoints, JSON, tables, figures)
 goes through :func:`atomic_write`: the content is written to a hidden temporary file beside
 the destination and renamed into place, so a crash or Ctrl-C never leaves a half-written
-file. Temporary files are created with the permissions the user's umask gives (not the
-0600 of ``mkstemp``).
+file. Every file gets the permissions the user's umask gives (0644 under umask 022), also
+where the writing library creates it 0600 (safetensors does).
 
 Sets of outputs go through :class:`StagedDir`: they are written into a hidden staging
 folder beside the destination, which replaces the destination as a whole only when all of
@@ -47,6 +47,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     tmp = _temporary_name(path, suffix=".tmp" + path.suffix)
     try:
         yield tmp
+        os.chmod(tmp, _umask_mode(0o666))  # some writers (safetensors) create their files 0600
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
