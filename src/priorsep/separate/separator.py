@@ -40,7 +40,7 @@ from ..priors.base import EncodablePrior, MagnitudePrior, Prior, check_prior
 from ..progress import Progress, duration
 from .config import PRESETS, SearchConfig
 from .objectives import OBJECTIVES, Objective, choose_objective
-from .windows import frame_windows, overlap_add
+from .windows import OverlapAdd, frame_windows
 
 __all__ = ["Separator", "SeparationResult", "check_priors", "peak_normalise", "resolve_device"]
 
@@ -285,15 +285,21 @@ class Separator:
         groups = [windows] if cfg.joint else list(windows.split(n_win))  # per mixture (or all)
         chunks = [c for g in groups for c in g.split(cfg.chunk)]  # bounded batches
         terms = self.objective.terms
+        k, r = len(self.priors), cfg.restarts
+        # each chunk's estimates are overlap-added at once: memory holds [B, K, T], not every window's
+        added = {form: OverlapAdd(b, n_win, k, self.length, t, cfg.overlap, device=windows.device)
+                 for form in ("generated", "masked")}
+        parts, row = [], 0
         start = time.perf_counter()
         with Progress(windows.shape[0], "latent search", "window", enabled=self.progress) as bar:
-            parts = [self._search(c, bar, estimate=len(chunks) > 1 and i == 0, total=windows.shape[0])
-                     for i, c in enumerate(chunks)]
+            for i, c in enumerate(chunks):
+                part = self._search(c, bar, estimate=len(chunks) > 1 and i == 0, total=windows.shape[0])
+                for form, acc in added.items():
+                    acc.add(row, part.pop(form))
+                parts.append(part)
+                row += c.shape[0]
         seconds = time.perf_counter() - start
-        k, r = len(self.priors), cfg.restarts
-        generated = overlap_add(torch.cat([o["generated"] for o in parts]).reshape(b, n_win, k, self.length), t,
-                                cfg.overlap)
-        masked = overlap_add(torch.cat([o["masked"] for o in parts]).reshape(b, n_win, k, self.length), t, cfg.overlap)
+        generated, masked = added["generated"].result(), added["masked"].result()
         history = {key: torch.cat([o["history"][key] for o in parts], dim=1) for key in terms}
         history = {key: v.reshape(v.shape[0], b, n_win).mean(-1) for key, v in history.items()}
         losses = {key: torch.cat([o["losses"][key] for o in parts]).reshape(b, n_win).mean(-1) for key in terms}

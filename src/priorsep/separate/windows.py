@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["frame_windows", "overlap_add"]
+__all__ = ["frame_windows", "overlap_add", "OverlapAdd"]
 
 
 def _hop(length: int, overlap: float) -> int:
@@ -40,6 +40,55 @@ def frame_windows(x: Tensor, length: int, overlap: float = 0.5) -> tuple[Tensor,
     return windows.reshape(b * n_win, length), n_win
 
 
+class OverlapAdd:
+    """:func:`overlap_add` fed a few windows at a time, so that the per-window estimates of
+    a long input never have to be held at once (memory: the ``[B, K, T]`` result only).
+
+    Args:
+        batch, n_win, k, win: ``B`` mixtures of ``W`` windows, ``K`` sources, window length.
+        length: samples of the result, ``T``.
+
+    :meth:`add` takes rows in :func:`frame_windows`' order (mixture-major) from ``start``;
+    :meth:`result` returns ``[B, K, T]``.
+
+    >>> import torch
+    >>> frames = torch.rand(1, 3, 2, 8)
+    >>> acc = OverlapAdd(1, 3, 2, 8, 14, overlap=0.5)
+    >>> acc.add(0, frames[0, :2]); acc.add(2, frames[0, 2:])
+    >>> torch.equal(acc.result(), overlap_add(frames, 14, overlap=0.5))
+    True
+    """
+
+    def __init__(self, batch: int, n_win: int, k: int, win: int, length: int, overlap: float = 0.5,
+                 dtype: torch.dtype = torch.float32, device: torch.device | str | None = None):
+        self.n_win, self.win, self.length = n_win, win, length
+        self.hop = _hop(win, overlap)
+        total = (n_win - 1) * self.hop + win
+        self.out = torch.zeros(batch, k, total, dtype=dtype, device=device)
+        if n_win > 1:
+            self.weight = torch.hann_window(win, periodic=True, dtype=dtype, device=device).clamp_min(1e-3)
+            self.norm = torch.zeros(total, dtype=dtype, device=device)
+            for i in range(n_win):
+                self.norm[i * self.hop : i * self.hop + win] += self.weight
+
+    def add(self, start: int, frames: Tensor) -> None:
+        """Add ``frames [N, K, L]``, the rows ``start`` to ``start + N`` (row ``r`` is window
+        ``r % W`` of mixture ``r // W``)."""
+        for j, frame in enumerate(frames):
+            b, i = divmod(start + j, self.n_win)
+            if self.n_win == 1:
+                self.out[b] = frame
+            else:
+                self.out[b, :, i * self.hop : i * self.hop + self.win] += frame * self.weight
+
+    def result(self) -> Tensor:
+        """``[B, K, T]``: the weighted average of the windows added (exactly the one
+        window's estimates when there is one)."""
+        if self.n_win == 1:
+            return self.out[..., :self.length]
+        return (self.out / self.norm)[..., :self.length]
+
+
 def overlap_add(windows: Tensor, length: int, overlap: float = 0.5) -> Tensor:
     """Inverse of :func:`frame_windows` for per-window estimates.
 
@@ -52,14 +101,6 @@ def overlap_add(windows: Tensor, length: int, overlap: float = 0.5) -> Tensor:
         ``windows``: ``[B, W, K, L]`` -> ``[B, K, length]``.
     """
     b, n_win, k, win = windows.shape
-    if n_win == 1:
-        return windows[:, 0, :, :length]
-    hop = _hop(win, overlap)
-    total = (n_win - 1) * hop + win
-    weight = torch.hann_window(win, periodic=True, dtype=windows.dtype, device=windows.device).clamp_min(1e-3)
-    out = windows.new_zeros(b, k, total)
-    norm = windows.new_zeros(total)
-    for i in range(n_win):
-        out[..., i * hop : i * hop + win] += windows[:, i] * weight
-        norm[i * hop : i * hop + win] += weight
-    return (out / norm)[..., :length]
+    acc = OverlapAdd(b, n_win, k, win, length, overlap, dtype=windows.dtype, device=windows.device)
+    acc.add(0, windows.reshape(b * n_win, k, win))
+    return acc.result()
