@@ -96,9 +96,8 @@ def test_written_files_get_the_permissions_the_umask_gives(tmp_path):
     import os
     import stat
 
-    from priorsep.fsutil import StagedDir, write_text
-
     from priorsep import save_prior
+    from priorsep.fsutil import StagedDir, write_text
     from priorsep.priors import TonePrior
 
     old = os.umask(0o022)
