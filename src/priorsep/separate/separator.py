@@ -154,6 +154,30 @@ def _frozen(priors: Sequence[Prior]) -> Iterator[None]:
                 q.requires_grad_(flag)
 
 
+def _trim_heap() -> None:
+    """Give the C heap's free memory back to the system (glibc's ``malloc_trim``; nothing
+    elsewhere). Between the chunks of a long input the same sizes are allocated and freed
+    again, and glibc kept the freed blocks: the peak memory of a 10-minute input grew by
+    about 5 MB a chunk (1156 MiB after 73 chunks, 800 MiB with a trim after each)."""
+    global _LIBC
+    if _LIBC is None:
+        import ctypes
+        import ctypes.util
+
+        name = ctypes.util.find_library("c")
+        try:
+            _LIBC = ctypes.CDLL(name) if name else False
+        except OSError:
+            _LIBC = False
+        if _LIBC is not False and not hasattr(_LIBC, "malloc_trim"):
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
+
+
+_LIBC: Any = None
+
+
 def _mixture_seed(seed: int, window: Tensor) -> int:
     """A seed from the global seed and the window's samples, so that a mixture's random
     restarts do not depend on which other mixtures share its batch, or where."""
@@ -298,6 +322,7 @@ class Separator:
                     acc.add(row, part.pop(form))
                 parts.append(part)
                 row += c.shape[0]
+                _trim_heap()
         seconds = time.perf_counter() - start
         generated, masked = added["generated"].result(), added["masked"].result()
         history = {key: torch.cat([o["history"][key] for o in parts], dim=1) for key in terms}
@@ -306,7 +331,8 @@ class Separator:
         latents = [torch.cat(zs).reshape(b, n_win, -1) for zs in zip(*(o["latents"] for o in parts))]
         restart_losses = torch.cat([o["restart_losses"] for o in parts]).reshape(b, n_win, r)
         self._check_finite(losses["total"], generated, masked)
-        generated, masked = generated * scale[..., None], masked * scale[..., None]  # back to the input's level
+        generated.mul_(scale[..., None])  # back to the input's level (in place: long inputs are large)
+        masked.mul_(scale[..., None])
         generated, masked = generated.to(home), masked.to(home)
         latents = [z.to(home) for z in latents]
         losses = {key: v.to(home) for key, v in losses.items()}

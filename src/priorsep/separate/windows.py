@@ -83,10 +83,10 @@ class OverlapAdd:
 
     def result(self) -> Tensor:
         """``[B, K, T]``: the weighted average of the windows added (exactly the one
-        window's estimates when there is one)."""
+        window's estimates when there is one). Call it once: it normalises in place."""
         if self.n_win == 1:
             return self.out[..., :self.length]
-        return (self.out / self.norm)[..., :self.length]
+        return self.out.div_(self.norm)[..., :self.length]  # in place: the result of a long input is large
 
 
 def overlap_add(windows: Tensor, length: int, overlap: float = 0.5) -> Tensor:
