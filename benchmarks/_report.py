@@ -60,3 +60,21 @@ def write_section(path: Path, section: str, start: str, end: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         text = TITLE + "\n" + section
     path.write_text(text)
+
+
+def command_line() -> str:
+    """This script's command line, with the interpreter relative to the working folder
+    when it is below it (``.venv/bin/python benchmarks/x.py --opt``)."""
+    import shlex
+    import sys
+
+    exe = os.path.relpath(sys.executable)
+    return shlex.join([exe if not exe.startswith("..") else sys.executable, *sys.argv])
+
+
+def publish(path: Path, lines: list[str], start: str, end: str) -> None:
+    """Write ``lines`` (the section's body, without the markers) as the marked section of
+    ``path`` and print it."""
+    section = "\n".join([start, *lines, end]) + "\n"
+    write_section(path, section, start, end)
+    print(section)

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import os
-import shlex
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +26,7 @@ from priorsep import Separator, load_prior
 from priorsep.data import load_mixture_set
 from priorsep.metrics import si_sdr
 
-from _report import cpu_model, loadavg, write_section  # benchmarks/_report.py
+from _report import command_line, cpu_model, loadavg, publish  # benchmarks/_report.py
 
 START = "<!-- level:start -->"
 END = "<!-- level:end -->"
@@ -69,13 +66,11 @@ def main() -> None:
         for label, level, gain in runs:
             table.setdefault(label, {})[name] = medians(mset, priors, args.n, level, gain)
             print(f"  {name:<28} {label:<32} {table[label][name]}", flush=True)
-    exe = os.path.relpath(sys.executable) if not os.path.relpath(sys.executable).startswith("..") else sys.executable
     cols = [(s, c) for s in args.sets for c in table[runs[0][0]][s]]
     lines = [
-        START,
         "## Level normalisation",
         "",
-        f"`{shlex.join([exe, *sys.argv])}` ({_dt.date.today().isoformat()}; {cpu_model()}; load {loadavg()}). "
+        f"`{command_line()}` ({_dt.date.today().isoformat()}; {cpu_model()}; load {loadavg()}). "
         f"Median SI-SDR (dB) of the masked output, first {args.n} mixtures of each set, default search with the "
         "bundled priors; `level`: the peak each mixture is scaled to before the search (`none`: as it comes).",
         "",
@@ -84,10 +79,7 @@ def main() -> None:
     ]
     for label, _, _ in runs:
         lines.append(f"| {label} | " + " | ".join(f"{table[label][s][c]:.2f}" for s, c in cols) + " |")
-    lines.append(END)
-    section = "\n".join(lines) + "\n"
-    write_section(args.out, section, START, END)
-    print(section)
+    publish(args.out, lines, START, END)
 
 
 if __name__ == "__main__":

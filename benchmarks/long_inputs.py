@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from _report import cpu_model, loadavg, write_section  # benchmarks/_report.py
+from _report import command_line, cpu_model, loadavg, publish  # benchmarks/_report.py
 
 START = "<!-- long_inputs:start -->"
 END = "<!-- long_inputs:end -->"
@@ -105,12 +105,10 @@ def main() -> None:
             row["peak_exact"] = row["peak_mib"] > peak_so_far  # ru_maxrss is the largest child so far
             peak_so_far = max(peak_so_far, row["peak_mib"])
             rows.append(row)
-    exe = os.path.relpath(sys.executable) if not os.path.relpath(sys.executable).startswith("..") else sys.executable
     lines = [
-        START,
         "## Long inputs: time and peak memory",
         "",
-        f"`{shlex.join([exe, *sys.argv])}` ({_dt.date.today().isoformat()}; {cpu_model()}; "
+        f"`{command_line()}` ({_dt.date.today().isoformat()}; {cpu_model()}; "
         f"load average at the end {loadavg()}). `priorsep separate MIX.wav --prior digits --prior drums --out OUT "
         "[--steps N]` (otherwise default settings); digit + drum clips concatenated to each length. Peak memory: "
         "the process's maximum resident set (`≤`: a later run than a larger one, so only a bound). "
@@ -137,10 +135,7 @@ def main() -> None:
     notes = [r["note"] for r in rows if r["note"]]
     if notes:
         lines += ["", "The estimate printed before the longest run: `" + notes[-1] + "`."]
-    lines.append(END)
-    section = "\n".join(lines) + "\n"
-    write_section(args.out, section, START, END)
-    print(section)
+    publish(args.out, lines, START, END)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import os
 import shlex
 import statistics
 import subprocess
@@ -23,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _report import cpu_model, loadavg, write_section  # benchmarks/_report.py
+from _report import command_line, cpu_model, loadavg, publish  # benchmarks/_report.py
 
 START = "<!-- startup:start -->"
 END = "<!-- startup:end -->"
@@ -58,19 +57,15 @@ def main() -> None:
             first = (done.stderr.strip().splitlines() or [""])[-1]
             rows.append((argv, statistics.median(times), status, first))
             print(f"  {statistics.median(times):.2f} s  exit {status}  priorsep {shlex.join(argv)}", flush=True)
-    rel = os.path.relpath(sys.executable)
-    lines = [START, "## Start-up", "",
-             f"`{shlex.join([rel if not rel.startswith('..') else sys.executable, *sys.argv])}` "
+    lines = ["## Start-up", "",
+             f"`{command_line()}` "
              f"({_dt.date.today().isoformat()}; {cpu_model()}; load {loadavg()}): median wall time of "
              f"{args.repeats} fresh processes.", "",
              "| command | exit | median s | what it says |", "|---|---:|---:|---|"]
     for argv, median, status, said in rows:
         said = said.replace("|", "\\|")[:90] if status else "(help or the list)"
         lines.append(f"| `priorsep {shlex.join(argv)}` | {status} | {median:.2f} | {said} |")
-    lines.append(END)
-    section = "\n".join(lines) + "\n"
-    write_section(args.out, section, START, END)
-    print(section)
+    publish(args.out, lines, START, END)
 
 
 if __name__ == "__main__":
