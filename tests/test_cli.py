@@ -276,9 +276,11 @@ def test_a_signal_leaves_nothing_and_prints_one_line(example, tmp_path, sig, sta
 
     cmd = [sys.executable, "-m", "priorsep.cli", "separate", str(example / "mix.wav"), "--prior", "tone",
            "--prior", "burst", "--out", str(tmp_path / "runs" / "sep"), "--steps", "100000"]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    # a shell's background job ignores SIGINT, and Python keeps an ignored SIGINT: restore it
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     if when == "early":
-        time.sleep(0.5)  # importing torch
+        time.sleep(1.0)  # importing torch
     else:
         proc.stderr.readline()  # the progress bar's first line: the search runs
     proc.send_signal(getattr(signal, sig))

@@ -107,6 +107,29 @@ def search_config(args: argparse.Namespace) -> SearchConfig:
     return replace(config, **changes)
 
 
+def import_torch():
+    """``import torch`` with SIGINT and SIGTERM held back until it is done.
+
+    A signal that lands inside torch's (or numpy's) import leaves them half-initialised:
+    numpy then refuses to load again (an ImportError traceback) and the interpreter can
+    hang on exit. Held back, the signal arrives a moment later in our own code, where it
+    ends the command with one line. Returns the module.
+    """
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, ValueError):  # no pthread_sigmask here, or not the main thread
+        before = None
+    try:
+        import torch
+    finally:
+        if before is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
+    return torch
+
+
 def device_option(parser: argparse.ArgumentParser) -> None:
     """``--device``: where the priors and the search run."""
     parser.add_argument("--device", default="cpu",

@@ -8,7 +8,7 @@ import platform
 import sys
 
 from .. import __version__
-from .common import CliError, device_option, force_option, metrics_table, search_config, search_options
+from .common import CliError, device_option, force_option, import_torch, metrics_table, search_config, search_options
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -58,8 +58,7 @@ def run_separate(args: argparse.Namespace) -> int:
         locate_prior(prior)
     out = StagedDir(args.out, force=args.force)  # a bad or non-empty --out fails before the search
     config = search_config(args)
-
-    import torch
+    torch = import_torch()
 
     from ..audio import read_audio
     from ..priors import load_prior
@@ -88,7 +87,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from ..fsutil import StagedDir
 
     out = StagedDir(args.out, force=args.force)  # a non-empty --out is refused before anything is computed
-    import torch
+    torch = import_torch()
 
     from ..data import builtin_example
     from ..data.examples import load_example
