@@ -342,3 +342,45 @@ def test_train_command_mixture_recipe_records_its_start_and_interference(clip_di
     assert main(["train", str(clip_dir), "--name", "x", "--out", str(tmp_path / "x.safetensors"), "--steps", "1",
                  "--init", str(init)]) == 2
     assert "--init and --interference belong to --recipe mixture" in capsys.readouterr().err
+
+
+def test_augmentation_is_seeded_and_keeps_what_it_must():
+    """EQ keeps a pure tone's frequency and changes its level by the curve's gain; a room
+    leaves the direct path at time 0 and adds a tail; both are reproducible from the seed."""
+    from priorsep.training.augment import random_eq, random_reverb
+
+    t = torch.arange(16384) / 16000
+    tone = torch.sin(2 * torch.pi * 1000 * t).repeat(8, 1)
+    eq = random_eq(tone, torch.Generator().manual_seed(3), p=1.0)
+    assert torch.equal(eq, random_eq(tone, torch.Generator().manual_seed(3), p=1.0))
+    spectrum = torch.fft.rfft(eq[:, 2000:14000]).abs()
+    assert (spectrum.argmax(dim=1) - round(1000 * 12000 / 16000)).abs().max() <= 1  # still 1 kHz
+    gain_db = 20 * torch.log10(eq[:, 4000:12000].std(dim=1) / tone[:, 4000:12000].std(dim=1))
+    assert gain_db.abs().max() < 8 * 3 + 6 and gain_db.std() > 0.5  # a different gain per row, bounded
+    impulse = torch.zeros(4, 16384)
+    impulse[:, 0] = 1.0
+    wet = random_reverb(impulse, torch.Generator().manual_seed(0), p=1.0)
+    assert torch.allclose(wet[:, 0], torch.ones(4))
+    assert (wet[:, 40:8000].square().sum(dim=1) > 10 ** (-12.5 / 10)).all()  # the tail (DRR at most 12 dB)
+    assert torch.equal(random_reverb(impulse, torch.Generator().manual_seed(0), p=0.0), impulse)
+
+
+def test_mixture_aug_recipe_records_reverberant_targets(clip_dir, noise_dir, tmp_path):
+    """``mixture-aug``: the clean target is the own clip as recorded (EQ and room), at
+    peak 1, so it is no longer one of the dry clips; ``mixture`` draws as before."""
+    from priorsep.training.encoder import MixtureEncoderTrainer
+
+    init = SpecVAE(8, 4, name="sines")
+    dry = load_folder(clip_dir).clips
+    dry = dry / dry.abs().amax(-1, keepdim=True)
+    runs = {}
+    for recipe in ("mixture", "mixture-aug"):
+        trainer = MixtureEncoderTrainer(load_folder(clip_dir), tmp_path / recipe, init=init,
+                                        interference=load_folder(noise_dir), batch=4, seed=0, recipe=recipe)
+        runs[recipe] = trainer.mixtures(16)
+    _, own = runs["mixture"]
+    assert all(any(torch.allclose(o, c) for c in dry) for o in own)
+    _, own = runs["mixture-aug"]
+    assert torch.allclose(own.abs().amax(-1), torch.ones(16))
+    unchanged = sum(any(torch.allclose(o, c, atol=1e-5) for c in dry) for o in own)
+    assert 0 < unchanged < 12, unchanged  # about a quarter are drawn neither EQ nor room

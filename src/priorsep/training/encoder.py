@@ -13,6 +13,10 @@ whose decoding is the *clean* clip's log-magnitude:
   ``[gain_db_min, gain_db_max]`` dB relative to the own clip, plus, with probability
   ``noise_p``, white or low-passed noise at a random level; with probability ``alone_p``
   the clip comes alone (the encoder must still encode clean clips);
+- with recipe ``mixture-aug`` every clip (own and interfering) also goes, with
+  probability 1/2 each, through a random EQ and a synthetic room
+  (:mod:`priorsep.training.augment`); the target is then the own clip *as recorded*
+  (after its EQ and room, at peak 1), which is what the mixture holds;
 - the mixture is scaled to peak 1, as the separator scales every mixture before its
   search (``SearchConfig.level``);
 - the loss is the mean squared error between the frozen decoder's output at the
@@ -56,9 +60,14 @@ class MixtureRecipe:
     noise_db_max: float = -10.0
     alone_p: float = 0.15  # probability of the clean clip alone
     box: float = 1.0  # weight of the penalty for a mean outside the prior's box
+    eq_p: float = 0.0  # probability of a random EQ on each clip (own and interfering)
+    reverb_p: float = 0.0  # probability of a synthetic room on each clip
 
 
-MIXTURE_RECIPES = {"mixture": MixtureRecipe()}
+#: ``mixture``: clean clips; ``mixture-aug``: each clip also through a random EQ and a
+#: random room with probability 1/2 each (:mod:`priorsep.training.augment`)
+MIXTURE_RECIPES = {"mixture": MixtureRecipe(),
+                   "mixture-aug": MixtureRecipe(name="mixture-aug", eq_p=0.5, reverb_p=0.5)}
 
 
 class MixtureEncoderTrainer(VAETrainer):
@@ -109,16 +118,27 @@ class MixtureEncoderTrainer(VAETrainer):
     def _uniform(self, n: int, low: float, high: float) -> Tensor:
         return low + (high - low) * torch.rand(n, generator=self.gen)
 
+    def _recorded(self, clips: Tensor) -> Tensor:
+        """``clips [n, L]`` through the recipe's random EQ and room, back at peak 1 (as they are
+        when neither is asked for: no draws are made then, so ``mixture`` runs are unchanged)."""
+        r = self.recipe
+        if r.eq_p <= 0 and r.reverb_p <= 0:
+            return clips
+        from .augment import random_eq, random_reverb
+
+        out = random_reverb(random_eq(clips, self.gen, p=r.eq_p), self.gen, p=r.reverb_p)
+        return out / out.abs().amax(dim=-1, keepdim=True).clamp_min(1e-8)
+
     def mixtures(self, n: int) -> tuple[Tensor, Tensor]:
         """``n`` training examples: mixtures ``[n, L]`` (peak 1) and the clean own clips ``[n, L]``."""
         r, length = self.recipe, self.own.shape[-1]
-        own = self.own[torch.randint(0, self.own.shape[0], (n,), generator=self.gen)]
+        own = self._recorded(self.own[torch.randint(0, self.own.shape[0], (n,), generator=self.gen)])
         mix = own.clone()
         count = torch.randint(0, r.max_others + 1, (n,), generator=self.gen)
         alone = torch.rand(n, generator=self.gen) < r.alone_p
         count[alone] = 0
         for j in range(r.max_others):
-            pick = self.others[torch.randint(0, self.others.shape[0], (n,), generator=self.gen)]
+            pick = self._recorded(self.others[torch.randint(0, self.others.shape[0], (n,), generator=self.gen)])
             shift = torch.randint(-length // 2, length // 2 + 1, (n,), generator=self.gen)
             gain = 10 ** (self._uniform(n, r.gain_db_min, r.gain_db_max) / 20)
             for i in range(n):

@@ -30,7 +30,8 @@ FAMILY_TRAINERS: dict[str, tuple[type[TrainingLoop], tuple[str, ...], str]] = {
     "wavegan": (WaveGANTrainer, tuple(RECIPES), "fast"),
 }
 #: recipes trained by another class than their family's trainer: (family, recipe) -> class
-RECIPE_TRAINERS: dict[tuple[str, str], type[TrainingLoop]] = {("specvae", "mixture"): MixtureEncoderTrainer}
+RECIPE_TRAINERS: dict[tuple[str, str], type[TrainingLoop]] = {("specvae", r): MixtureEncoderTrainer
+                                                              for r in MIXTURE_RECIPES}
 
 
 def train_prior(data: str | os.PathLike, out: str | os.PathLike, *, name: str, family: str = "specvae",
@@ -75,7 +76,7 @@ def train_prior(data: str | os.PathLike, out: str | os.PathLike, *, name: str, f
     extra: dict = {}
     if trainer_class is MixtureEncoderTrainer:
         if not init or not interference:
-            raise ConfigError("--recipe mixture needs --init PRIOR (the prior whose encoder is trained) and "
+            raise ConfigError(f"--recipe {recipe} needs --init PRIOR (the prior whose encoder is trained) and "
                               "--interference FOLDER (other classes' clips; repeatable)")
     elif init or interference:
         raise ConfigError("--init and --interference belong to --recipe mixture")
