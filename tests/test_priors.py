@@ -357,3 +357,26 @@ def test_the_parametric_priors_are_named_and_described_without_torch():
         assert locate_prior(name) == name
     with pytest.raises(PriorError, match="no built-in prior named 'nope'"):
         locate_prior("nope")
+
+
+def test_latent_density_matches_a_hand_computed_gaussian_and_travels_with_the_prior(tmp_path):
+    """One component: log p(z) is the diagonal Gaussian's log density, computed by hand;
+    attached to a specvae prior it is saved in the file and loaded back."""
+    from priorsep.priors.density import LatentDensity
+    from priorsep.priors.specvae import SpecVAE
+
+    d = LatentDensity(1, 2)
+    d.mean.copy_(torch.tensor([[1.0, -1.0]]))
+    d.log_var.copy_(torch.tensor([[0.0, math.log(4.0)]]))
+    z = torch.tensor([[0.0, 1.0]])
+    by_hand = -0.5 * (1.0 + 0.0 + math.log(2 * math.pi)) - 0.5 * (4.0 / 4.0 + math.log(4.0) + math.log(2 * math.pi))
+    assert d.log_density(z).item() == pytest.approx(by_hand, abs=1e-5)
+    prior = SpecVAE(8, 2, name="x")
+    prior.attach_density(d)
+    path = save_prior(prior, tmp_path / "x.safetensors", density={"clips": 0})
+    loaded = load_prior(path)
+    assert loaded.arch_config()["density_components"] == 1
+    assert loaded.density.log_density(z).item() == pytest.approx(by_hand, abs=1e-5)
+    assert load_prior(save_prior(SpecVAE(8, 2, name="y"), tmp_path / "y.safetensors")).density is None
+    with pytest.raises(ValueError, match="density over 3 latents"):
+        prior.attach_density(LatentDensity(1, 3))

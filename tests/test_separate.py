@@ -1,4 +1,5 @@
 import json
+import math
 from dataclasses import asdict, replace
 
 import numpy as np
@@ -389,13 +390,18 @@ def test_the_result_does_not_depend_on_the_input_level(example, tone_burst):
         result = separator.separate(mixture * gain)
         torch.testing.assert_close(result.masked.sum(0), mixture * gain, rtol=1e-4, atol=1e-5 * gain)
         scores[gain] = [_si_sdr(sources[k], result.masked[k]) for k in range(2)]
+    # The scaled inputs differ from each other in the last bit of each sample (x * 0.01 is
+    # rounded), and the paper objective's search on the tone and burst priors amplifies
+    # that: on an Intel Xeon the three gains give 22.5 / 23.6 / 24.0 dB for the tone (0.1 dB
+    # apart on an AMD EPYC). Without the normalisation gain 0.01 loses 16 dB there.
+    tolerance = 0.1 if example == "digits_drums" else 2.0
     for gain in (0.01, 100.0):
-        assert np.allclose(scores[gain], scores[1.0], atol=0.1), scores
-    if example == "digits_drums":  # the test can tell: searched as they come, the gains differ
-        raw = Separator(priors, steps=20, restarts=2, level=None)
-        quiet, loud = ([_si_sdr(sources[k], raw.separate(mixture * g).masked[k]) for k in range(2)]
-                       for g in (0.01, 100))
-        assert np.abs(np.subtract(quiet, loud)).max() > 0.5, (quiet, loud)
+        assert np.allclose(scores[gain], scores[1.0], atol=tolerance), scores
+    # the test can tell: searched as they come, the gains differ
+    raw = Separator(priors, steps=20, restarts=2, level=None)
+    quiet, loud = ([_si_sdr(sources[k], raw.separate(mixture * g).masked[k]) for k in range(2)]
+                   for g in (0.01, 100))
+    assert np.abs(np.subtract(quiet, loud)).max() > 5 * tolerance, (quiet, loud)
 
 
 def test_the_default_search_on_the_parametric_priors_uses_their_objective(tone_burst):
@@ -469,3 +475,25 @@ def test_an_anchor_keeps_the_search_near_its_start():
     assert moved[0.0] > moved[1.0] > 0 and moved[1e6] < 1e-2 * moved[0.0], moved
     with pytest.raises(ConfigError, match="anchor must be a number >= 0"):
         SearchConfig(anchor=-1.0)
+
+
+def test_the_density_term_pulls_the_search_to_its_class_and_needs_a_density(tmp_path):
+    """A one-component density centred far from where the fit goes: with a large weight
+    the latents end nearer its centre than without; without any density it is refused."""
+    from priorsep.priors.density import LatentDensity
+    from priorsep.priors.specvae import SpecVAE
+
+    torch.manual_seed(0)
+    priors = [SpecVAE(8, 4, name="a").eval(), SpecVAE(8, 4, name="b").eval()]
+    mixture = torch.randn(16384) * 0.1
+    with pytest.raises(ConfigError, match="density > 0 needs a prior with a latent density"):
+        Separator(priors, steps=2, density=1.0)
+    centre = torch.full((1, 4), 2.0)
+    for p in priors:
+        d = LatentDensity(1, 4)
+        d.mean.copy_(centre)
+        d.log_var.fill_(math.log(0.1))
+        p.attach_density(d)
+    far = [(Separator(priors, steps=60, restarts=1, density=w).separate(mixture).latents[0] - centre).norm().item()
+           for w in (0.0, 1.0)]
+    assert far[1] < 0.5 * far[0], far

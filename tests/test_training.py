@@ -384,3 +384,24 @@ def test_mixture_aug_recipe_records_reverberant_targets(clip_dir, noise_dir, tmp
     assert torch.allclose(own.abs().amax(-1), torch.ones(16))
     unchanged = sum(any(torch.allclose(o, c, atol=1e-5) for c in dry) for o in own)
     assert 0 < unchanged < 12, unchanged  # about a quarter are drawn neither EQ nor room
+
+
+def test_fit_density_command_saves_the_prior_with_its_class_density(clip_dir, noise_dir, tmp_path, capsys):
+    """``priorsep fit-density``: the prior comes back with a density under which its own
+    clips' codes are likelier than the interference's, its weights and metadata kept; a
+    prior without an encoder is refused in one line."""
+    from priorsep import save_prior
+
+    torch.manual_seed(0)
+    init = save_prior(SpecVAE(8, 4, name="sines"), tmp_path / "init.safetensors", training={"steps": 7})
+    out = tmp_path / "with-density.safetensors"
+    assert main(["fit-density", str(init), str(clip_dir), "--out", str(out), "--components", "2"]) == 0
+    prior, before = load_prior(out), load_prior(init)
+    assert prior.metadata["training"] == {"steps": 7} and prior.metadata["density"]["clips"] == 12
+    assert all(torch.equal(v, prior.state_dict()[k]) for k, v in before.state_dict().items())
+    own, other = load_folder(clip_dir).clips, load_folder(noise_dir).clips
+    with torch.no_grad():
+        lp = [prior.density.log_density(prior.encode(x / x.abs().amax(-1, keepdim=True))).mean() for x in (own, other)]
+    assert lp[0] > lp[1], lp
+    assert main(["fit-density", "tone", str(clip_dir), "--out", str(tmp_path / "t.safetensors")]) == 2
+    assert "has no encoder to fit a latent density" in capsys.readouterr().err

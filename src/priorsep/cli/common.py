@@ -67,7 +67,8 @@ def search_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", choices=sorted(PRESETS),
                    help="best: the measured best settings (objective chosen from the priors, encoder start, 300 "
                         "steps; benchmarks/PRIORS.md), the default; paper: docs/method.md §3 exactly (paper losses, "
-                        "z = 0, 1000 steps, z in [-1, 1]); the options below override single settings")
+                        "z = 0, 1000 steps, z in [-1, 1]); fast: one search of 75 steps from the encoders' start "
+                        "(about 1/8 of best's time; benchmarks/README.md); the options below override single settings")
     g.add_argument("--objective", choices=("auto", "magnitude", "paper"),
                    help="what the search fits (auto, the default: the magnitude fit for priors with magnitudes or "
                         "encoders, the paper's losses for waveform priors; summary.json records the choice)")
@@ -86,6 +87,9 @@ def search_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--anchor", type=float,
                    help="weight of a trust region around the start (the encoder's guess): a penalty on the "
                         "squared distance of z from it (default 0: none)")
+    g.add_argument("--density", type=float,
+                   help="weight of a class-plausibility term: -log p(z) under the latent density a prior carries "
+                        "(priorsep fit-density), per source (default 0: none)")
     g.add_argument("--seed", type=int, default=0, help="seed of the restarts' starting points (default 0)")
     for term, default in PAPER_WEIGHTS:
         g.add_argument(f"--w-{term}", type=float, help=f"paper objective: weight of L_{term} (paper: {default})")
@@ -95,7 +99,8 @@ def search_config(args: argparse.Namespace) -> SearchConfig:
     """The preset's configuration, with the options given replacing single settings."""
     args.preset = args.preset or "best"
     config = PRESETS[args.preset]
-    changes = {key: getattr(args, key) for key in ("objective", "start", "steps", "lr", "restarts", "anchor")
+    changes = {key: getattr(args, key) for key in ("objective", "start", "steps", "lr", "restarts", "anchor",
+                                                      "density")
                if getattr(args, key) is not None}
     changes["seed"] = args.seed
     for key in ("bound", "level"):

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from .. import spectral
 from ..constants import CLIP_LENGTH, SAMPLE_RATE
 from .base import register_family
+from .density import LatentDensity
 
 __all__ = ["SpecVAE", "log_magnitude"]
 
@@ -83,6 +84,14 @@ class SpecVAE(nn.Module):
         self.dec_in = nn.Linear(latent_dim, 17 * c)
         self.dec = nn.ModuleList([nn.Conv1d(c, c, 5, padding=2), nn.Conv1d(c, c, 5, padding=2)])
         self.dec_out = nn.Conv1d(c, BINS, 3, padding=1)
+        #: the class's latent density (:mod:`.density`), or ``None``
+        self.density: LatentDensity | None = None
+
+    def attach_density(self, density: "LatentDensity | None") -> None:
+        """Give the prior a latent density (saved with it), or remove it (``None``)."""
+        if density is not None and density.latent_dim != self.latent_dim:
+            raise ValueError(f"density over {density.latent_dim} latents; the prior has {self.latent_dim}")
+        self.density = density
 
     # --- the VAE --------------------------------------------------------------------
 
@@ -132,8 +141,11 @@ class SpecVAE(nn.Module):
         return self.magnitude(z)
 
     def arch_config(self) -> dict[str, Any]:
-        return {"family": "specvae", "channels": self.channels, "latent_dim": self.latent_dim,
-                "n_fft": N_FFT, "hop": HOP}
+        cfg = {"family": "specvae", "channels": self.channels, "latent_dim": self.latent_dim,
+               "n_fft": N_FFT, "hop": HOP}
+        if self.density is not None:
+            cfg["density_components"] = self.density.components
+        return cfg
 
     @classmethod
     def from_arch_config(cls, cfg: dict[str, Any], sample_rate: int, name: str) -> "SpecVAE":
@@ -141,5 +153,8 @@ class SpecVAE(nn.Module):
             raise ValueError(f"arch config family must be 'specvae', got {cfg.get('family')!r}")
         if (cfg.get("n_fft"), cfg.get("hop")) != (N_FFT, HOP):
             raise ValueError(f"this version reads STFT {N_FFT}/{HOP} only; got {cfg.get('n_fft')}/{cfg.get('hop')}")
-        return cls(channels=int(cfg["channels"]), latent_dim=int(cfg["latent_dim"]),
-                   sample_rate=sample_rate, name=name)
+        prior = cls(channels=int(cfg["channels"]), latent_dim=int(cfg["latent_dim"]),
+                    sample_rate=sample_rate, name=name)
+        if "density_components" in cfg:
+            prior.attach_density(LatentDensity(int(cfg["density_components"]), prior.latent_dim))
+        return prior

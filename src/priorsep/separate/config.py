@@ -83,6 +83,10 @@ class SearchConfig:
             ``anchor * sum_k mean_d (z_k - z_k0)^2``, so that a search started from an
             encoder's guess refines it instead of walking away (0: no penalty). The
             restarts are still compared by the objective alone.
+        density: weight of a class-plausibility term: each step also minimises
+            ``density * sum_k -log p_k(z_k) / D`` over the priors that carry a latent
+            density (:mod:`priorsep.priors.density`), and the restarts are compared with
+            it added (0: none; a positive weight needs at least one such prior).
     """
 
     objective: str = "auto"
@@ -100,6 +104,7 @@ class SearchConfig:
     chunk: int = 16
     level: float | str | None = "auto"
     anchor: float = 0.0
+    density: float = 0.0
 
     def __post_init__(self) -> None:
         if self.objective not in SHIPPED_OBJECTIVES:  # a registered one (the registry imports torch)
@@ -129,6 +134,9 @@ class SearchConfig:
         if not isinstance(self.anchor, (int, float)) or isinstance(self.anchor, bool) or \
                 not math.isfinite(self.anchor) or self.anchor < 0:
             raise ConfigError(f"anchor must be a number >= 0; got {self.anchor!r}")
+        if not isinstance(self.density, (int, float)) or isinstance(self.density, bool) or \
+                not math.isfinite(self.density) or self.density < 0:
+            raise ConfigError(f"density must be a number >= 0; got {self.density!r}")
         level = self.level
         if not (level is None or level == "auto" or (isinstance(level, (int, float)) and not isinstance(level, bool)
                                   and math.isfinite(level) and level > 0)):
@@ -142,9 +150,11 @@ class SearchConfig:
 
 
 #: named configurations: ``paper`` is docs/method.md §3 exactly; ``best`` (the defaults) is the
-#: measured best (benchmarks/PRIORS.md)
+#: measured best (benchmarks/PRIORS.md); ``fast``: one search from the encoders' start, a
+#: quarter of the steps (about an eighth of ``best``'s time; ``benchmarks/presets.py``)
 PRESETS: dict[str, SearchConfig] = {
     "paper": SearchConfig(objective="paper", start="zero", steps=1000, lr=0.05, bound=1.0, restarts=1,
                           weights=LossWeights(), level=None),
     "best": SearchConfig(),
+    "fast": SearchConfig(steps=75, restarts=1),
 }

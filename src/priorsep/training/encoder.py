@@ -97,7 +97,7 @@ class MixtureEncoderTrainer(VAETrainer):
                          recipe=recipe or "mixture", batch=batch, seed=seed, device=device, bf16=bf16, name=name)
 
     def build(self) -> None:
-        self.model = SpecVAE(self.init.channels, self.init.latent_dim, self.init.sample_rate, self.name)
+        self.model = SpecVAE.from_arch_config(self.init.arch_config(), self.init.sample_rate, self.name)
         self.model.load_state_dict(self.init.state_dict())
         self.model.to(self.device)
         decoder = [self.model.dec_in, *self.model.dec, self.model.dec_out]
