@@ -6,8 +6,9 @@ beyond it where it is weak.
 
 The public API:
 
-- :class:`Separator`, :class:`SearchConfig`, :data:`PRESETS`, :class:`SeparationResult`:
-  the latent search (:mod:`priorsep.separate`);
+- :class:`Separator`, :class:`SearchConfig`, :data:`PRESETS`, :class:`SeparationResult`
+  (``.as_dict()``: estimates by source name), :func:`separate_file`: the latent search
+  (:mod:`priorsep.separate`);
 - :func:`load_prior`, :func:`save_prior`, :class:`Prior` and the prior families
   (:mod:`priorsep.priors`);
 - :func:`evaluate` (:mod:`priorsep.metrics`; BSS Eval needs the ``eval`` extra) and
@@ -28,6 +29,7 @@ _EXPORTS = {
     "Prior": ".priors", "PriorError": ".priors", "WaveGANDiscriminator": ".priors", "WaveGANGenerator": ".priors",
     "WaveGANPrior": ".priors", "load_prior": ".priors", "register_family": ".priors", "save_prior": ".priors",
     "PRESETS": ".separate", "SearchConfig": ".separate", "SeparationResult": ".separate", "Separator": ".separate",
+    "separate_file": ".separate",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 

@@ -4,7 +4,8 @@
 - :mod:`.objectives`: the :class:`Objective` interface, the paper's and the magnitude objective;
 - :mod:`.windows`: windows and overlap-add for inputs longer than the priors;
 - :mod:`.separator`: :class:`Separator`, the one search loop, and :class:`SeparationResult`;
-- :mod:`.outputs`: :func:`write_separation`, a separation written to a folder.
+- :mod:`.outputs`: :func:`write_separation`, a separation written to a folder;
+- :mod:`.files`: :func:`separate_file`, a file separated by name.
 
 Names are imported on first use, so :mod:`.config` loads without torch.
 """
@@ -18,6 +19,7 @@ _EXPORTS = {
     "SeparationResult": ".separator", "Separator": ".separator", "check_priors": ".separator",
     "frame_windows": ".windows", "overlap_add": ".windows", "peak_normalise": "..mixing",
     "OUTPUT_FORMS": ".outputs", "file_stem": ".outputs", "write_separation": ".outputs",
+    "separate_file": ".files",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 

@@ -77,6 +77,20 @@ class SeparationResult:
     seconds: float = 0.0
     settings: dict = field(default_factory=dict)
 
+    def as_dict(self, form: str = "masked") -> dict[str, Tensor]:
+        """The estimates by source name: ``{name: [B, T]}`` (``[T]`` for a ``[T]`` input).
+
+        ``form`` is ``"masked"`` (the mixture-consistent estimates, the default) or
+        ``"generated"``. Names come from the priors in order; a name used twice gets its
+        position appended (``tone``, ``tone_1``).
+        """
+        if form not in ("masked", "generated"):
+            raise ConfigError(f"form must be 'masked' or 'generated'; got {form!r}")
+        estimates = getattr(self, form)
+        names = list(self.settings.get("priors") or [f"source_{k}" for k in range(estimates.shape[-2])])
+        keys = [name if names.count(name) == 1 else f"{name}_{k}" for k, name in enumerate(names)]
+        return {key: estimates[..., k, :] for k, key in enumerate(keys)}
+
 
 def resolve_device(device: str | torch.device) -> torch.device:
     """``device`` as a :class:`torch.device`, or one :class:`~priorsep.errors.ConfigError`
