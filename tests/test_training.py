@@ -405,3 +405,28 @@ def test_fit_density_command_saves_the_prior_with_its_class_density(clip_dir, no
     assert lp[0] > lp[1], lp
     assert main(["fit-density", "tone", str(clip_dir), "--out", str(tmp_path / "t.safetensors")]) == 2
     assert "has no encoder to fit a latent density" in capsys.readouterr().err
+
+
+def test_wavegan_recon_recipe_learns_its_clips_and_exports_a_plain_wavegan(clip_dir, tmp_path, capsys):
+    """``--family wavegan --recipe recon``: 40 steps lower the multi-resolution STFT loss of
+    reconstructing fixed clips (5.8 -> 4.7 measured at d=4 on drums); the file is a plain
+    ``wavegan`` prior (no encoder) that the paper preset searches."""
+    from priorsep import Separator, WaveGANPrior
+    from priorsep.training.recon import WaveGANReconTrainer
+
+    clips = load_folder(clip_dir)
+    trainer = WaveGANReconTrainer(clips, tmp_path / "run", d=4, seed=0)
+    x, noise = clips.clips[:8], torch.zeros(8, 100)
+    before = trainer.loss_terms(x, noise)["loss"].item()
+    for _ in range(40):
+        trainer.train_step()
+    after = trainer.loss_terms(x, noise)["loss"].item()
+    assert after < 0.9 * before, (before, after)
+    out = tmp_path / "r.safetensors"
+    assert main(["train", str(clip_dir), "--family", "wavegan", "--recipe", "recon", "--d", "4", "--name", "tones",
+                 "--out", str(out), "--steps", "2"]) == 0
+    prior = load_prior(out)
+    assert type(prior) is WaveGANPrior and prior.metadata["training"]["recipe"]["name"] == "recon"
+    assert not hasattr(prior, "encode")
+    result = Separator([prior, prior], "paper", steps=2).separate(clips.clips[0] + clips.clips[1])
+    assert result.settings["objective"] == "paper" and result.masked.shape == (2, 16384)

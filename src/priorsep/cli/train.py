@@ -21,10 +21,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="specvae: a clip-level VAE on log-magnitude spectrograms with an encoder, trained by "
                         "reconstruction, the family of the bundled priors (default); wavegan: the paper's waveform "
                         "GAN (needs a GPU to learn its class)")
-    p.add_argument("--recipe", choices=("paper", "fast", "vae", "mixture", "mixture-aug"),
-                   help="wavegan: paper (WGAN-GP, 5 critic steps, batch 64) or fast (non-saturating + lazy R1, "
-                        "batch 16, the default); specvae: vae (reconstruction, the default) or mixture (an --init "
-                        "prior's encoder trained to find its class in mixtures with --interference clips; "
+    p.add_argument("--recipe", choices=("paper", "fast", "recon", "vae", "mixture", "mixture-aug"),
+                   help="wavegan: paper (WGAN-GP, 5 critic steps, batch 64), fast (non-saturating + lazy R1, "
+                        "batch 16, the default) or recon (the generator as an autoencoder's decoder, a "
+                        "multi-resolution STFT loss: learns its class on a CPU); "
+                        "specvae: vae (reconstruction, the default) or mixture (an --init prior's encoder "
+                        "trained to find its class in mixtures with --interference clips; "
                         "mixture-aug: the same with random EQ and rooms on every clip)")
     p.add_argument("--upsample", choices=("transpose", "nearest"), default="transpose",
                    help="wavegan generator: transposed convolutions (paper) or nearest-neighbour upsampling "

@@ -20,6 +20,7 @@ from .checkpoints import latest as latest_checkpoint
 from .encoder import MIXTURE_RECIPES, MixtureEncoderTrainer
 from .gan import RECIPES, WaveGANTrainer
 from .loop import TrainingLoop
+from .recon import RECON_RECIPES, WaveGANReconTrainer
 from .vae import VAE_RECIPES, VAETrainer
 
 __all__ = ["FAMILY_TRAINERS", "train_prior"]
@@ -27,11 +28,13 @@ __all__ = ["FAMILY_TRAINERS", "train_prior"]
 #: prior family -> (trainer class, its recipes, the default recipe)
 FAMILY_TRAINERS: dict[str, tuple[type[TrainingLoop], tuple[str, ...], str]] = {
     "specvae": (VAETrainer, (*VAE_RECIPES, *MIXTURE_RECIPES), "vae"),
-    "wavegan": (WaveGANTrainer, tuple(RECIPES), "fast"),
+    "wavegan": (WaveGANTrainer, (*RECIPES, *RECON_RECIPES), "fast"),
 }
 #: recipes trained by another class than their family's trainer: (family, recipe) -> class
-RECIPE_TRAINERS: dict[tuple[str, str], type[TrainingLoop]] = {("specvae", r): MixtureEncoderTrainer
-                                                              for r in MIXTURE_RECIPES}
+RECIPE_TRAINERS: dict[tuple[str, str], type[TrainingLoop]] = {
+    **{("specvae", r): MixtureEncoderTrainer for r in MIXTURE_RECIPES},
+    **{("wavegan", r): WaveGANReconTrainer for r in RECON_RECIPES},
+}
 
 
 def train_prior(data: str | os.PathLike, out: str | os.PathLike, *, name: str, family: str = "specvae",
