@@ -8,15 +8,35 @@ import platform
 import sys
 
 from .. import __version__
-from .common import CliError, device_option, force_option, import_torch, metrics_table, search_config, search_options
+from .common import (
+    CliError,
+    device_option,
+    force_option,
+    import_torch,
+    metrics_table,
+    positive_int,
+    search_config,
+    search_options,
+)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("separate", help="separate a mixture WAV with two or more priors")
-    p.add_argument("mixture", help="the mixture (any file soundfile reads; mono)")
+    p = sub.add_parser("separate", help="separate mixtures (files, folders, globs) with two or more priors")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="mixture files (any format soundfile reads; mono), folders (searched recursively for audio) "
+                        "or quoted glob patterns")
     p.add_argument("--prior", action="append", default=[], metavar="NAME_OR_FILE",
                    help="a built-in prior name or a saved-prior file; once per source, in order")
-    p.add_argument("--out", required=True, help="output folder: <k>_<name>.wav per prior and summary.json")
+    p.add_argument("--out", required=True,
+                   help="output folder. One input file: <k>_<name>.wav per prior and summary.json. Several (or "
+                        "--filename): files named by --filename and index.json; the same command again resumes")
+    p.add_argument("--filename", metavar="TEMPLATE",
+                   help="output names for a corpus, relative to --out, with {track} (the input's path below the "
+                        "inputs' common folder, without suffix), {k}, {source}, {ext} "
+                        "(default {track}/{k}_{source}.{ext})")
+    p.add_argument("--jobs", type=positive_int, default=1,
+                   help="worker processes for a corpus, one torch thread each (--threads sets it); the results "
+                        "equal one process's")
     p.add_argument("--output", choices=("masked", "generated", "both"), default="masked",
                    help="masked: mixture-consistent estimates (default); generated: the paper's generator "
                         "outputs; both: masked, plus <k>_<name>.generated.wav")
@@ -44,6 +64,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_separate(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
     from ..fsutil import StagedDir, check_input_path
     from ..priors.base import locate_prior
 
@@ -53,9 +76,14 @@ def run_separate(args: argparse.Namespace) -> int:
                        f"got {len(args.prior)}")
     if args.channel is not None and args.downmix:
         raise CliError("choose either --channel or --downmix, not both")
-    check_input_path(args.mixture)
     for prior in args.prior:
         locate_prior(prior)
+    corpus = len(args.inputs) > 1 or not Path(args.inputs[0]).is_file() or args.filename is not None \
+        or args.jobs > 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if corpus:
+        return run_corpus(args)
+    args.mixture = args.inputs[0]
+    check_input_path(args.mixture)
     out = StagedDir(args.out, force=args.force)  # a bad or non-empty --out fails before the search
     config = search_config(args)
     torch = import_torch()
@@ -81,6 +109,39 @@ def run_separate(args: argparse.Namespace) -> int:
     print(f"wrote {len(files) - 1} files and summary.json to {args.out} "
           f"(search {result.seconds:.1f} s, final loss {float(result.losses['total']):.3f})")
     return 0
+
+
+def run_corpus(args: argparse.Namespace) -> int:
+    """Several inputs (or a folder, a pattern, --filename, --jobs, torchrun): one index."""
+    import os
+
+    from ..separate.corpus import DEFAULT_TEMPLATE, Job, check_template, find_inputs
+
+    template = args.filename or DEFAULT_TEMPLATE
+    check_template(template)
+    tracks = find_inputs(args.inputs)
+    config = search_config(args)
+    import_torch()
+    from ..separate.corpus import separate_corpus, worker_separator
+
+    device = args.device
+    if device == "cuda" and "LOCAL_RANK" in os.environ:  # under torchrun: one GPU per process
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
+    job = Job(tuple(args.prior), config, args.out, template, args.output, args.channel, args.downmix,
+              not args.no_resample, device, getattr(args, "threads", None))
+    separator = worker_separator(job)  # checks the priors, rates, lengths and the device before any work
+    settings = {"priors": list(args.prior), "filename": template, "output": args.output, "channel": args.channel,
+                "downmix": args.downmix, "resample": not args.no_resample, "search": separator.settings()}
+    index = separate_corpus(tracks, job, settings=settings, force=args.force, jobs=args.jobs,
+                            say=lambda text: print(text, flush=True),
+                            warn=lambda text: print(text, file=sys.stderr, flush=True))
+    entries = index["tracks"]
+    failed = [e for e in entries if e["status"] != "ok"]
+    skipped = sum(1 for e in entries if e.get("skipped"))
+    print(f"{len(entries) - len(failed)} of {len(entries)} tracks separated into {args.out}"
+          + (f" ({skipped} already done)" if skipped else "") + (f"; {len(failed)} failed" if failed else "")
+          + "; index.json lists them")
+    return 1 if failed else 0
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -293,13 +293,15 @@ class Separator:
                 "objective_choice": ("auto: " if self.config.objective == "auto" else "") + self.objective_reason,
                 "bounds": self.bounds, "mask_fft": self.mask_fft, "mask_hop": self.mask_hop}
 
-    def separate(self, mixture: Tensor) -> SeparationResult:
+    def separate(self, mixture: Tensor, bar: Progress | None = None) -> SeparationResult:
         """Separate a batch of mixtures.
 
         Args:
             mixture: ``[B, T]`` or ``[T]``, at the priors' sample rate. Inputs of any
                 length are cut into overlapping windows of the priors' length, separated,
                 and overlap-added.
+            bar: a :class:`~priorsep.progress.Progress` (in windows) to advance instead of
+                this call's own (one bar over many calls, e.g. a corpus).
         Returns:
             a :class:`SeparationResult` with ``[B, K, T]`` estimates (``[K, T]`` for
             ``[T]`` input).
@@ -333,9 +335,11 @@ class Separator:
                  for form in ("generated", "masked")}
         parts, row = [], 0
         start = time.perf_counter()
-        with Progress(windows.shape[0], "latent search", "window", enabled=self.progress) as bar:
+        own = bar is None
+        with Progress(windows.shape[0], "latent search", "window", enabled=self.progress and own) if own \
+                else contextlib.nullcontext(bar) as bar:
             for i, c in enumerate(chunks):
-                part = self._search(c, bar, estimate=len(chunks) > 1 and i == 0, total=windows.shape[0])
+                part = self._search(c, bar, estimate=own and len(chunks) > 1 and i == 0, total=windows.shape[0])
                 for form, acc in added.items():
                     acc.add(row, part.pop(form))
                 parts.append(part)
