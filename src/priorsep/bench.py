@@ -278,6 +278,33 @@ def _run_one(meth: Method, mset: MixtureSet, i: int) -> dict:
     return record
 
 
+def listening_sections(sets: Sequence[str | os.PathLike], methods: Sequence[Method], n: int) -> list:
+    """For :func:`priorsep.listening.page`: per set, its first ``n`` mixtures with their
+    true sources and every method's estimates (matched to the sources by the best
+    permutation for unordered methods), the methods run again on just these mixtures."""
+    sections = []
+    for s in sets:
+        mset = load_mixture_set(s, limit=n)
+        rows = []
+        for meth in methods:
+            if meth.fit is not None:
+                meth.fit(mset.classes)
+        for i, mid in enumerate(mset.ids):
+            truth = mset.sources[i].numpy()
+            rows.append((f"{mid}: mixture and true sources", [("mixture", mset.mixtures[i].numpy())]
+                         + [(f"true {c}", truth[k]) for k, c in enumerate(mset.classes)]))
+            for meth in methods:
+                torch.manual_seed(0)
+                for form, est in meth.run(mset.mixtures[i], mset.sources[i], mset.classes).items():
+                    est = est.detach().float().numpy()
+                    if meth.unordered:
+                        est = best_permutation(truth, est)
+                    row = meth.name if not form else f"{meth.name}-{form}"
+                    rows.append((f"{mid}: {row}", [(c, est[k]) for k, c in enumerate(mset.classes)]))
+        sections.append((Path(s).stem, rows))
+    return sections
+
+
 # --- planning a run, and running it in parallel --------------------------------------
 
 

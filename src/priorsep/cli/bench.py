@@ -31,6 +31,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", help="per-mixture results cache (default: .bench-cache beside --out)")
     p.add_argument("--jobs", type=positive_int, default=1,
                    help="processes, each on its own sets, sharing the cache (use --threads 1 with it)")
+    p.add_argument("--html", metavar="PAGE", help="also write a self-contained listening page: the table, and for "
+                                                  "the first --html-mixtures mixtures of each set, players and "
+                                                  "spectrograms of the mixture, the sources and every estimate")
+    p.add_argument("--html-mixtures", type=positive_int, default=2, help="mixtures per set on the page (default 2)")
     device_option(p)
     search_options(p)
     p.set_defaults(func=run)
@@ -61,6 +65,13 @@ def run(args: argparse.Namespace) -> int:
     plan, cells = bench.run_planned(spec, cache, jobs=args.jobs, progress=sys.stderr.isatty(), figure=figure)
     text = bench.write_results(out, cells, bench.results_header(spec, plan, args.command_line, out, figure))
     print(text)
+    if args.html:
+        from ..constants import SAMPLE_RATE
+        from ..listening import write_page
+
+        sections = bench.listening_sections(plan.sets, plan.methods, args.html_mixtures)
+        write_page(args.html, "priorsep benchmark", sections, rate=SAMPLE_RATE, tables=text)
+        print(f"wrote the listening page {args.html}", file=sys.stderr)
     for note in plan.skipped:
         print(f"priorsep: skipped {note}", file=sys.stderr)
     return 0

@@ -45,6 +45,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-resample", action="store_true",
                    help="refuse a sample rate other than the priors' instead of resampling")
     p.add_argument("--plot", action="store_true", help="also write spectrograms.png")
+    p.add_argument("--html", metavar="PAGE", help="also write a self-contained listening page: players and "
+                                                  "spectrograms of every input and its estimates")
     force_option(p)
     device_option(p)
     search_options(p)
@@ -108,12 +110,22 @@ def run_separate(args: argparse.Namespace) -> int:
                              plot=args.plot, summary=summary)
     print(f"wrote {len(files) - 1} files and summary.json to {args.out} "
           f"(search {result.seconds:.1f} s, final loss {float(result.losses['total']):.3f})")
+    if args.html:
+        from ..listening import write_page
+
+        estimates = result.masked if args.output != "generated" else result.generated
+        rows = [("input", [("mixture", audio.samples)]),
+                ("estimates", [(p.name, estimates[k].numpy()) for k, p in enumerate(priors)])]
+        write_page(args.html, f"priorsep separate: {Path(args.mixture).name}", [(Path(args.mixture).stem, rows)],
+                   rate=audio.sample_rate)
+        print(f"wrote the listening page {args.html}")
     return 0
 
 
 def run_corpus(args: argparse.Namespace) -> int:
     """Several inputs (or a folder, a pattern, --filename, --jobs, torchrun): one index."""
     import os
+    from pathlib import Path
 
     from ..separate.corpus import DEFAULT_TEMPLATE, Job, check_template, find_inputs
 
@@ -136,12 +148,33 @@ def run_corpus(args: argparse.Namespace) -> int:
                             say=lambda text: print(text, flush=True),
                             warn=lambda text: print(text, file=sys.stderr, flush=True))
     entries = index["tracks"]
+    if args.html and int(os.environ.get("RANK", "0")) == 0:
+        write_corpus_page(args.html, index, Path(args.out), separator.sample_rate, job)
+        print(f"wrote the listening page {args.html}")
     failed = [e for e in entries if e["status"] != "ok"]
     skipped = sum(1 for e in entries if e.get("skipped"))
     print(f"{len(entries) - len(failed)} of {len(entries)} tracks separated into {args.out}"
           + (f" ({skipped} already done)" if skipped else "") + (f"; {len(failed)} failed" if failed else "")
           + "; index.json lists them")
     return 1 if failed else 0
+
+
+def write_corpus_page(page: str, index: dict, out, rate: int, job) -> None:
+    """The listening page of a corpus run: per track that is ``ok``, its input and the
+    estimates it wrote (read back from ``out``)."""
+    import soundfile as sf
+
+    from ..audio import read_audio
+    from ..listening import write_page
+
+    sections = []
+    for entry in index["tracks"]:
+        if entry["status"] != "ok":
+            continue
+        mixture = read_audio(entry["input"], rate, channel=job.channel, downmix=job.downmix).samples
+        estimates = [(rel, sf.read(str(out / rel), dtype="float32")[0]) for rel in entry["outputs"]]
+        sections.append((entry["track"], [("input", [("mixture", mixture)]), ("estimates", estimates)]))
+    write_page(page, f"priorsep separate: {len(sections)} tracks", sections, rate=rate)
 
 
 def run_demo(args: argparse.Namespace) -> int:
