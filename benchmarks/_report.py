@@ -78,3 +78,15 @@ def publish(path: Path, lines: list[str], start: str, end: str) -> None:
     section = "\n".join([start, *lines, end]) + "\n"
     write_section(path, section, start, end)
     print(section)
+
+
+def table_section(title: str, what: str, head: list[str], rows: list[list[str]], left: int = 1) -> list[str]:
+    """A section's lines: ``## title``, the command line with date, CPU and load, ``what``
+    the table shows, then the table (``left`` text columns, the rest numbers)."""
+    import datetime
+
+    return [f"## {title}", "",
+            f"`{command_line()}` ({datetime.date.today().isoformat()}; {cpu_model()}; load {loadavg()}). {what}", "",
+            "| " + " | ".join(head) + " |", "|" + "---|" * left + "---:|" * (len(head) - left),
+            *("| " + " | ".join(r) + " |" for r in rows)]
+

@@ -16,7 +16,6 @@ Writes/replaces the section between ``<!-- level:start -->`` and ``<!-- level:en
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ from priorsep import Separator, load_prior
 from priorsep.data import load_mixture_set
 from priorsep.metrics import si_sdr
 
-from _report import command_line, cpu_model, loadavg, publish  # benchmarks/_report.py
+from _report import publish, table_section  # benchmarks/_report.py
 
 START = "<!-- level:start -->"
 END = "<!-- level:end -->"
@@ -67,18 +66,10 @@ def main() -> None:
             table.setdefault(label, {})[name] = medians(mset, priors, args.n, level, gain)
             print(f"  {name:<28} {label:<32} {table[label][name]}", flush=True)
     cols = [(s, c) for s in args.sets for c in table[runs[0][0]][s]]
-    lines = [
-        "## Level normalisation",
-        "",
-        f"`{command_line()}` ({_dt.date.today().isoformat()}; {cpu_model()}; load {loadavg()}). "
-        f"Median SI-SDR (dB) of the masked output, first {args.n} mixtures of each set, default search with the "
-        "bundled priors; `level`: the peak each mixture is scaled to before the search (`none`: as it comes).",
-        "",
-        "| search | " + " | ".join(f"{s} {c}" for s, c in cols) + " |",
-        "|---|" + "---:|" * len(cols),
-    ]
-    for label, _, _ in runs:
-        lines.append(f"| {label} | " + " | ".join(f"{table[label][s][c]:.2f}" for s, c in cols) + " |")
+    what = (f"Median SI-SDR (dB) of the masked output, first {args.n} mixtures of each set, default search with the "
+            "bundled priors; `level`: the peak each mixture is scaled to before the search (`none`: as it comes).")
+    rows = [[label, *(f"{table[label][s][c]:.2f}" for s, c in cols)] for label, _, _ in runs]
+    lines = table_section("Level normalisation", what, ["search", *(f"{s} {c}" for s, c in cols)], rows)
     publish(args.out, lines, START, END)
 
 

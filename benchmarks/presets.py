@@ -21,7 +21,6 @@ and class, in dB. Writes/replaces the section between ``<!-- presets:start -->``
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from priorsep import Separator, load_prior
 from priorsep.data import load_mixture_set
 from priorsep.metrics import si_sdr
 
-from _report import command_line, cpu_model, loadavg, publish  # benchmarks/_report.py
+from _report import publish, table_section  # benchmarks/_report.py
 
 START = "<!-- presets:start -->"
 END = "<!-- presets:end -->"
@@ -97,19 +96,12 @@ def main() -> None:
             f"{label} " + " ".join(f"{np.median(v):.1f}" for (s, _), v in scores[label].items() if s == name)
             for label in scores), flush=True)
     cols = list(scores[args.run[0][0]])
-    lines = [
-        "## Presets: time and quality in one run",
-        "",
-        f"`{command_line()}` ({_dt.date.today().isoformat()}; {cpu_model()}, one torch thread; load at the end "
-        f"{loadavg()}). First {args.n} mixtures of each set, runs interleaved mixture by mixture; time: median "
-        "wall time of one two-source, one-window mixture; SI-SDR: median of the masked output (dB).",
-        "",
-        "| run | preset | priors | s / mixture | " + " | ".join(f"{s} {c}" for s, c in cols) + " |",
-        "|---|---|---|---:|" + "---:|" * len(cols),
-    ]
-    for label, preset, tag in args.run:
-        lines.append(f"| {label} | {preset} | {tag or 'bundled'} | {np.median(seconds[label]):.2f} | "
-                     + " | ".join(f"{np.median(scores[label][c]):.1f}" for c in cols) + " |")
+    what = (f"One torch thread. First {args.n} mixtures of each set, runs interleaved mixture by mixture; time: "
+            "median wall time of one two-source, one-window mixture; SI-SDR: median of the masked output (dB).")
+    rows = [[label, preset, tag or "bundled", f"{np.median(seconds[label]):.2f}",
+             *(f"{np.median(scores[label][c]):.1f}" for c in cols)] for label, preset, tag in args.run]
+    lines = table_section("Presets: time and quality in one run", what,
+                          ["run", "preset", "priors", "s / mixture", *(f"{s} {c}" for s, c in cols)], rows, left=3)
     publish(args.out, lines, START, END)
 
 

@@ -85,8 +85,9 @@ def train_prior(data: str | os.PathLike, out: str | os.PathLike, *, name: str, f
         raise ConfigError("--init and --interference belong to --recipe mixture")
     if steps is None and minutes is None:
         raise ConfigError("give a budget: steps or minutes")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu")
+    from ..separate.separator import resolve_device
+
+    resolve_device(device)  # one line where the machine has no such device
     out = Path(out)
     if not out.resolve().parent.is_dir():
         raise ConfigError(f"{out}: its folder {out.resolve().parent} does not exist")
