@@ -60,6 +60,22 @@ def main(argv: list[str] | None = None) -> int:
         f"- **Training:** {t.get('steps')} steps, {float(t.get('seconds', 0)) / 60:.1f} min wall time on one thread "
         "of a 2-core CPU (shared with other work).",
         f"- **Command:** `{t.get('command')}`",
+    ]
+    init = t.get("init")
+    if init:  # an encoder trained on mixtures: the decoder is the init prior's, kept as it was
+        it = init.get("training") or {}
+        interference = data.get("interference") or {}
+        lines += [
+            f"- **Decoder:** kept frozen from the prior `{init.get('name')}` ({(it.get('recipe') or {}).get('name')} "
+            f"recipe, {it.get('steps')} steps, {float(it.get('seconds', 0)) / 60:.1f} min; `{it.get('command')}`); "
+            "only the encoder was trained here.",
+            f"- **Interference:** {interference.get('clips')} clips of `{interference.get('folder')}`.",
+        ]
+    if meta.get("density"):
+        d = meta["density"]
+        lines.append(f"- **Latent density:** {d.get('components')} Gaussians fitted to the codes of {d.get('clips')} "
+                     f"clips (`{d.get('command')}`).")
+    lines += [
         "",
         "## Prior report on the test splits", "",
         f"`priorsep prior-report` with `{report['settings']}`: held-out clips projected onto the prior "
