@@ -287,21 +287,25 @@ def separate_corpus(tracks: Sequence[Track], job: Job, *, settings: dict, force:
         else:
             todo.append(track)
     header = {"format": INDEX_FORMAT, "settings": settings}
+
+    def current() -> dict:  # the index of what is known so far, in the tracks' order
+        return {**header, "tracks": [entries[str(t.path)] for t in tracks if str(t.path) in entries]}
+
     if rank == 0:
-        _write_index(out, {**header, "tracks": [entries[str(t.path)] for t in tracks if str(t.path) in entries]})
+        _write_index(out, current())
     sep = worker_separator(job) if jobs == 1 else None
     total = sum(_windows(t, sep.sample_rate, sep.length, sep.config.overlap) for t in todo) if sep else len(todo)
     unit = "window" if sep else "file"
     with Progress(total, f"separating {len(todo)} of {len(mine)} files", unit, enabled=progress) as bar:
         def finish(entry: dict) -> None:
+            entry["rank"] = rank
             entries[entry["input"]] = entry
             if entry["status"] == "ok":
                 say(f"{entry['track']}: {len(entry['outputs'])} files in {entry['seconds']:.1f} s")
             else:
                 warn(f"priorsep: failed: {entry['error']}")
             if world == 1:  # a resumable index after every track (under torchrun, rank 0 merges at the end)
-                _write_index(out, {**header, "tracks": [entries[str(t.path)] for t in tracks
-                                                        if str(t.path) in entries]})
+                _write_index(out, current())
 
         if jobs == 1:
             for track in todo:
@@ -321,10 +325,11 @@ def separate_corpus(tracks: Sequence[Track], job: Job, *, settings: dict, force:
         dist.all_gather_object(gathered, entries)
         for part in gathered:
             entries.update(part)
-        distributed.teardown()
-    index = {**header, "tracks": [entries[str(t.path)] for t in tracks if str(t.path) in entries]}
+    index = current()
     if rank == 0:
         _write_index(out, index)
+    if world > 1:
+        distributed.teardown()  # no rank leaves the group while rank 0 still writes
     return index
 
 
