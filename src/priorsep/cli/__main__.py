@@ -1,7 +1,5 @@
 """``python -m priorsep.cli``: the ``priorsep`` command."""
 
-import sys
+from .main import command
 
-from .main import main
-
-sys.exit(main())
+command()

@@ -103,3 +103,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def command() -> None:
+    """The ``priorsep`` executable: :func:`main`, then the process ends with its status.
+
+    After an interrupt (130, 143) the process leaves at once, its streams flushed: the
+    staged outputs are already gone, and an interpreter that finalises normally can still
+    end itself by SIGINT (exit -2 instead of 130) when the interrupt landed inside code a
+    C extension was running.
+    """
+    status = main()
+    if status in (130, 128 + signal.SIGTERM):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
