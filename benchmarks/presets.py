@@ -6,7 +6,10 @@ one torch thread. A run is a label, a set of priors and a preset:
 
 * ``--run LABEL=PRESET`` uses the bundled priors (or ``--prior CLASS=FILE``);
 * ``--run LABEL=PRESET@TAG`` uses the priors given as ``--prior TAG:CLASS=FILE`` (for
-  example the priors of an earlier commit, to compare "today's default" with a new one).
+  example the priors of an earlier commit, to compare "today's default" with a new one);
+* a preset may carry overrides of its :class:`~priorsep.SearchConfig` fields,
+  ``PRESET,FIELD=VALUE,...`` (integers or floats), e.g. ``best,steps=0`` (the encoders'
+  guess alone) or ``best,restarts=1``.
 
 The table gives, per run, the median wall time of ``Separator.separate`` on the
 two-source mixtures (one window each) and the median SI-SDR of the masked output per set
@@ -27,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from priorsep import Separator, load_prior
+from priorsep import PRESETS, Separator, load_prior
 from priorsep.data import load_mixture_set
 from priorsep.metrics import si_sdr
 
@@ -58,6 +61,20 @@ def parse_run(text: str) -> tuple[str, str, str]:
     return label, preset, tag
 
 
+def search_config(preset: str):
+    """``NAME[,FIELD=VALUE...]`` -> the preset's SearchConfig with those fields replaced."""
+    from dataclasses import replace
+
+    name, *pairs = preset.split(",")
+    if name not in PRESETS:
+        raise SystemExit(f"presets: no preset {name!r}; there are {', '.join(PRESETS)}")
+    changes = {}
+    for pair in pairs:
+        field, _, value = pair.partition("=")
+        changes[field] = float(value) if "." in value or "e" in value else int(value)
+    return replace(PRESETS[name], **changes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", nargs="+", default=DEFAULT_SETS)
@@ -81,7 +98,7 @@ def main() -> None:
     seconds: dict[str, list[float]] = {label: [] for label, _, _ in args.run}
     for name in args.sets:
         mset = load_mixture_set(SETS / f"{name}.json", limit=args.n)
-        separators = {label: Separator([prior(tag, c) for c in mset.classes], preset)
+        separators = {label: Separator([prior(tag, c) for c in mset.classes], search_config(preset))
                       for label, preset, tag in args.run}
         for i in range(mset.mixtures.shape[0]):
             for label, sep in separators.items():

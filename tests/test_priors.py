@@ -220,7 +220,10 @@ def test_bundled_priors_load_by_name_offline_even_beside_a_folder_of_that_name(t
     (tmp_path / "digits").mkdir()  # a data folder named like the class must not shadow the prior
     prior = load_prior("digits")
     assert isinstance(prior, SpecVAE) and prior.name == "digits"
-    assert prior.metadata["training"]["family"] == "specvae" and prior.metadata["data"]["clips"] == 3000
+    training = prior.metadata["training"]
+    # the shipped encoder was trained on mixtures of all 6000 training clips; its decoder on 3000 of them
+    assert training["family"] == "specvae" and training["recipe"]["name"] == "mixture-aug"
+    assert prior.metadata["data"]["clips"] == 6000 and training["init"]["data"]["clips"] == 3000
     for name, path in bundled_priors().items():
         assert path.stat().st_size < 8_000_000, name  # the size budget per file
         assert path.with_suffix(".md").is_file() and path.with_suffix(".png").is_file(), name  # model card
