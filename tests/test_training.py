@@ -41,6 +41,23 @@ def test_resume_takes_the_same_next_step(clip_dir, tmp_path):
         assert torch.equal(a, b)
 
 
+def test_the_log_is_on_disk_while_the_run_goes_on(clip_dir, tmp_path):
+    """log.csv is flushed row by row, not at checkpoints: read during step 4, it already
+    holds steps 1 to 3 (no checkpoint is due in the run's first minutes)."""
+    trainer = Trainer(load_folder(clip_dir, max_clips=10), tmp_path / "run", d=2, recipe="paper", batch=4, seed=0)
+    seen = []
+    step = trainer.train_step
+
+    def spying_step():
+        if trainer.step == 3:
+            seen.extend((tmp_path / "run" / "log.csv").read_text().splitlines())
+        return step()
+
+    trainer.train_step = spying_step
+    trainer.train(steps=5, progress=False, checkpoint_minutes=60)
+    assert [row.split(",")[0] for row in seen] == ["step", "1", "2", "3"], seen
+
+
 def test_train_command_writes_a_prior_that_separate_uses(clip_dir, tmp_path, capsys):
     out = tmp_path / "sines.safetensors"
     args = ["train", str(clip_dir), "--family", "wavegan", "--name", "sines", "--out", str(out), "--d", "2",

@@ -231,12 +231,12 @@ class TrainingLoop(abc.ABC):
                     if self.step % self.log_every == 0:
                         writer.writerow([self.step, round(self.seconds + now - start, 3),
                                          *(self._cell(stats.get(k)) for k in self.log_columns)])
+                        log.flush()  # a row every log_every steps: `tail -f log.csv` follows the run
                         bar.set_postfix({k: f"{stats[k]:.4g}" for k in self.log_columns if k in stats})
                     bar.update(1)
                     if distributed.agree(now - last_ckpt >= checkpoint_minutes * 60, self.world, self.device):
                         self.seconds += now - start
                         start = last_ckpt = now
-                        log.flush()
                         self.checkpoint(keep)
             self.seconds += time.perf_counter() - start
             self.checkpoint(keep)
