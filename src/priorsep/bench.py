@@ -148,6 +148,23 @@ def prior_oracle_method(priors: Mapping[str, object], config: object = None, dev
     return Method("prior-oracle", run, slow=True, settings={"priors": described, "options": asdict(config)})
 
 
+def posterior_method(priors: Mapping[str, object], config: object = None) -> Method:
+    """``priorsep-score``: posterior sampling with one score prior per class
+    (:func:`priorsep.separate.posterior.separate_posterior`); row ``priorsep-score-masked``."""
+    from dataclasses import asdict
+
+    from .separate.posterior import PosteriorConfig, separate_posterior
+
+    config = config or PosteriorConfig()
+
+    def run(mixture: Tensor, sources: Tensor, classes: Sequence[str]) -> dict[str, Tensor]:
+        return {"masked": separate_posterior(mixture, [priors[c] for c in classes], config).masked}
+
+    described = {c: _describe_prior(p) for c, p in priors.items()}
+    return Method("priorsep-score", run, forms=("masked",), slow=True,
+                  settings={"priors": described, "options": asdict(config)})
+
+
 def _describe_prior(prior) -> dict:
     meta = getattr(prior, "metadata", {}) or {}
     training = meta.get("training", {})
@@ -323,6 +340,10 @@ class BenchmarkSpec:
         priors: ``{class: name or file}`` for ``priorsep`` (default: the bundled prior named
             like the class).
         paper_priors: the same for ``priorsep-paper`` (default: the bundled ``<class>-wavegan``).
+        recon_priors: the same for ``priorsep-paper-recon``, the paper preset on WaveGANs
+            trained by reconstruction (default: the bundled ``<class>-wavegan-recon``).
+        score_priors: the same for ``priorsep-score``, posterior sampling with score priors
+            (default: the bundled ``<class>-score``).
         paper_steps: ``priorsep-paper``'s search steps.
         dap_steps: Deep Audio Prior's steps (``None``: its own default).
         config: ``priorsep``'s search configuration (``None``: the ``best`` preset).
@@ -340,6 +361,8 @@ class BenchmarkSpec:
     train_clips: int = 500
     priors: dict[str, str] = field(default_factory=dict)
     paper_priors: dict[str, str] = field(default_factory=dict)
+    recon_priors: dict[str, str] = field(default_factory=dict)
+    score_priors: dict[str, str] = field(default_factory=dict)
     paper_steps: int = 1000
     dap_steps: int | None = None
     config: object = None
@@ -362,12 +385,22 @@ class Plan:
     train_root: Path
 
 
+#: the methods that use trained priors: name -> (the suffix of the bundled prior each class
+#: gets by default, the :class:`BenchmarkSpec` field and the CLI option that choose others)
+PRIOR_METHODS: dict[str, tuple[str, str, str]] = {
+    "prior-oracle": ("", "priors", "--prior"),
+    "priorsep": ("", "priors", "--prior"),
+    "priorsep-paper": ("-wavegan", "paper_priors", "--paper-prior"),
+    "priorsep-paper-recon": ("-wavegan-recon", "recon_priors", "--recon-prior"),
+    "priorsep-score": ("-score", "score_priors", "--score-prior"),
+}
+
+
 def known_methods() -> list[str]:
-    """Every method name the benchmark runs: the baselines, ``prior-oracle``, ``priorsep``,
-    ``priorsep-paper``."""
+    """Every method name the benchmark runs: the baselines and :data:`PRIOR_METHODS`."""
     from .baselines import BASELINES
 
-    return list(BASELINES) + ["prior-oracle", "priorsep", "priorsep-paper"]
+    return list(BASELINES) + list(PRIOR_METHODS)
 
 
 def plan_benchmark(spec: BenchmarkSpec) -> Plan:
@@ -417,11 +450,11 @@ def plan_benchmark(spec: BenchmarkSpec) -> Plan:
 
     methods, skipped, priors_used = [], [], {}
     for name in names:
-        if name in ("priorsep", "priorsep-paper", "prior-oracle"):
-            paper = name == "priorsep-paper"
-            priors = class_priors(spec.paper_priors if paper else spec.priors, "-wavegan" if paper else "")
+        if name in PRIOR_METHODS:
+            suffix, given, flag = PRIOR_METHODS[name]
+            paper = name.startswith("priorsep-paper")
+            priors = class_priors(getattr(spec, given), suffix)
             if not classes <= set(priors):
-                flag = "--paper-prior" if paper else "--prior"
                 skipped.append(f"{name} (no prior for {', '.join(sorted(classes - set(priors)))}; "
                                f"give {flag} CLASS=FILE)")
                 continue
@@ -429,6 +462,9 @@ def plan_benchmark(spec: BenchmarkSpec) -> Plan:
                 else (spec.config or PRESETS["best"])
             if name == "prior-oracle":
                 methods.append(prior_oracle_method(priors, config=config, device=spec.device))
+            elif name == "priorsep-score":
+                methods.append(posterior_method(priors))
+                priors_used[name] = {cls: prior_summary(p) for cls, p in priors.items()}
             else:
                 methods.append(priorsep_method(priors, name=name, config=config, device=spec.device))
                 priors_used[name] = {cls: prior_summary(p) for cls, p in priors.items()}
@@ -482,6 +518,13 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def _how(method: str, preset: str) -> str:
+    """How a prior method of the table separates, in words."""
+    if method.startswith("priorsep-paper"):
+        return "paper preset"
+    return "posterior sampling" if method == "priorsep-score" else f"search: {preset} preset"
+
+
 def results_header(spec: BenchmarkSpec, plan: Plan, command: str, out: Path, figure: Path) -> str:
     """The table's header: the command, versions, machine, what each row used."""
     return "\n".join([
@@ -497,7 +540,7 @@ def results_header(spec: BenchmarkSpec, plan: Plan, command: str, out: Path, fig
         "`paper-protocol` reproduces the paper's flawed baseline protocol (docs/method.md §5), as coded.  ",
         f"Training clips for nmf-dict and template: the first {spec.train_clips} per class of "
         f"`{_shown(plan.train_root)}/<class>/train`.  ",
-        *[f"Priors of {name} ({'paper preset' if name == 'priorsep-paper' else 'search: ' + spec.preset + ' preset'}): "
+        *[f"Priors of {name} ({_how(name, spec.preset)}): "
           + "; ".join(f"{c}: {d}" for c, d in used.items()) + "  " for name, used in plan.priors_used.items()],
         *([f"Skipped: {'; '.join(plan.skipped)}"] if plan.skipped else []),
         "",
@@ -575,4 +618,5 @@ def versions() -> str:
 
 __all__ = ["DEFAULT_SETS", "Method", "Cell", "BenchmarkSpec", "Plan", "baseline_method", "priorsep_method",
            "prior_summary", "run_benchmark", "plan_benchmark", "run_planned", "fill_cache_in_parallel",
-           "known_methods", "results_header", "write_results", "write_csv", "markdown", "versions", "__version__"]
+           "posterior_method", "known_methods", "results_header", "write_results", "write_csv", "markdown",
+           "versions", "__version__", "PRIOR_METHODS"]

@@ -25,6 +25,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="priorsep's prior for a class (default: the bundled prior named like the class)")
     p.add_argument("--paper-prior", action="append", default=[], metavar="CLASS=NAME_OR_FILE",
                    help="priorsep-paper's (waveform) prior for a class (default: the bundled CLASS-wavegan)")
+    p.add_argument("--recon-prior", action="append", default=[], metavar="CLASS=NAME_OR_FILE",
+                   help="priorsep-paper-recon's prior for a class: the paper preset on a WaveGAN trained by "
+                        "reconstruction (default: the bundled CLASS-wavegan-recon)")
+    p.add_argument("--score-prior", action="append", default=[], metavar="CLASS=NAME_OR_FILE",
+                   help="priorsep-score's score prior for a class (posterior sampling; default: the bundled "
+                        "CLASS-score)")
     p.add_argument("--paper-steps", type=positive_int, default=1000,
                    help="priorsep-paper's search steps (default 1000, the paper's)")
     p.add_argument("--dap-steps", type=positive_int, help="Deep Audio Prior steps (default: its own, 5000)")
@@ -56,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         methods=["all"] if args.methods == "all" else [m.strip() for m in args.methods.split(",") if m.strip()],
         train_root=Path(args.train) if args.train else None, train_clips=args.train_clips,
         priors=class_specs(args.prior, "--prior"), paper_priors=class_specs(args.paper_prior, "--paper-prior"),
+        recon_priors=class_specs(args.recon_prior, "--recon-prior"),
+        score_priors=class_specs(args.score_prior, "--score-prior"),
         paper_steps=args.paper_steps, dap_steps=args.dap_steps, config=search_config(args), preset=args.preset,
         seed=args.seed, limit=args.limit, slow_limit=args.slow_limit,
         device=None if args.device == "cpu" else args.device)

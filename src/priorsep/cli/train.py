@@ -17,17 +17,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--d", "--model-size", dest="d", type=positive_int, default=64,
                    help="model size (paper: 64); under torchrun write --model-size, since torchrun "
                         "reads --d as an ambiguous abbreviation of its own options")
-    p.add_argument("--family", choices=("specvae", "wavegan"), default="specvae",
+    p.add_argument("--family", choices=("specvae", "wavegan", "score"), default="specvae",
                    help="specvae: a clip-level VAE on log-magnitude spectrograms with an encoder, trained by "
                         "reconstruction, the family of the bundled priors (default); wavegan: the paper's waveform "
-                        "GAN (needs a GPU to learn its class)")
-    p.add_argument("--recipe", choices=("paper", "fast", "recon", "vae", "mixture", "mixture-aug"),
+                        "GAN (needs a GPU to learn its class); score: a diffusion (score) model on log-magnitude "
+                        "spectrograms, separated by posterior sampling (separate --method posterior)")
+    p.add_argument("--recipe", choices=("paper", "fast", "recon", "vae", "mixture", "mixture-aug", "dsm"),
                    help="wavegan: paper (WGAN-GP, 5 critic steps, batch 64), fast (non-saturating + lazy R1, "
                         "batch 16, the default) or recon (the generator as an autoencoder's decoder, a "
                         "multi-resolution STFT loss: learns its class on a CPU); "
                         "specvae: vae (reconstruction, the default) or mixture (an --init prior's encoder "
                         "trained to find its class in mixtures with --interference clips; "
-                        "mixture-aug: the same with random EQ and rooms on every clip)")
+                        "mixture-aug: the same with random EQ and rooms on every clip); "
+                        "score: dsm (denoising score matching, the default)")
     p.add_argument("--upsample", choices=("transpose", "nearest"), default="transpose",
                    help="wavegan generator: transposed convolutions (paper) or nearest-neighbour upsampling "
                         "plus convolution (no checkerboard artefacts)")
@@ -65,8 +67,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..training import train_prior
 
-    model = {"d": args.d, "upsample": args.upsample} if args.family == "wavegan" else \
-        {"channels": args.channels, "latent_dim": args.latent_dim}
+    model = {"wavegan": {"d": args.d, "upsample": args.upsample}, "score": {},
+             "specvae": {"channels": args.channels, "latent_dim": args.latent_dim}}[args.family]
     trainer = train_prior(args.data, args.out, name=args.name, family=args.family, recipe=args.recipe,
                           steps=args.steps, minutes=args.minutes, run_dir=args.run_dir, resume=args.resume,
                           checkpoint_minutes=args.checkpoint_minutes, keep=args.keep, device=args.device,
@@ -74,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
                           progress=sys.stderr.isatty(), init=args.init, interference=args.interference,
                           say=lambda text: print(text, file=sys.stderr))
     if trainer.rank == 0:
-        size = f"d={args.d}, {trainer.recipe.name} recipe" if args.family == "wavegan" else \
-            f"specvae C={args.channels} D={args.latent_dim}"
+        size = {"wavegan": f"d={args.d}, {trainer.recipe.name} recipe", "score": "score, dsm recipe",
+                "specvae": f"specvae C={args.channels} D={args.latent_dim}"}[args.family]
         print(f"wrote {args.out} ({trainer.name}, {size}, step {trainer.step}, {trainer.seconds / 60:.1f} min); "
               f"checkpoints and samples in {trainer.run_dir}")
     return 0

@@ -12,7 +12,7 @@ _BASE = ("FAMILIES", "EncodablePrior", "MagnitudePrior", "Prior", "PriorError", 
          "bundled_priors", "check_prior", "load_prior", "read_metadata", "register_family", "save_prior")
 _EXPORTS = {
     **{name: ".base" for name in _BASE},
-    "BurstPrior": ".parametric", "TonePrior": ".parametric", "SpecVAE": ".specvae",
+    "BurstPrior": ".parametric", "TonePrior": ".parametric", "SpecVAE": ".specvae", "ScorePrior": ".score",
     "PhaseShuffle": ".wavegan", "WaveGANDiscriminator": ".wavegan", "WaveGANGenerator": ".wavegan",
     "WaveGANPrior": ".wavegan",
 }

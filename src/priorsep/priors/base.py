@@ -201,7 +201,7 @@ PARAMETRIC = {
 }
 
 #: the modules whose import registers the families shipped with priorsep
-SHIPPED_FAMILIES = ("parametric", "specvae", "wavegan")
+SHIPPED_FAMILIES = ("parametric", "specvae", "wavegan", "score")
 
 
 def register_shipped_families() -> None:

@@ -117,6 +117,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
 def check_priors(priors: Sequence[Prior], minimum: int = 2) -> list[Prior]:
     """At least ``minimum`` priors with the interface, one sample rate and one length."""
     priors = [check_prior(p) for p in priors]
+    scores = [p.name for p in priors if getattr(p, "domain", None) == "score"]
+    if scores:
+        raise PriorError(f"{', '.join(scores)}: score priors are not searched; separate with them by posterior "
+                         "sampling (priorsep.separate.posterior.separate_posterior, benchmark method priorsep-score)")
     if len(priors) < minimum:
         raise PriorError(f"separation needs at least two priors; got {len(priors)}" if minimum == 2
                          else f"need at least {minimum} priors; got {len(priors)}")

@@ -21,6 +21,7 @@ from .encoder import MIXTURE_RECIPES, MixtureEncoderTrainer
 from .gan import RECIPES, WaveGANTrainer
 from .loop import TrainingLoop
 from .recon import RECON_RECIPES, WaveGANReconTrainer
+from .score import SCORE_RECIPES, ScoreTrainer
 from .vae import VAE_RECIPES, VAETrainer
 
 __all__ = ["FAMILY_TRAINERS", "train_prior"]
@@ -29,6 +30,7 @@ __all__ = ["FAMILY_TRAINERS", "train_prior"]
 FAMILY_TRAINERS: dict[str, tuple[type[TrainingLoop], tuple[str, ...], str]] = {
     "specvae": (VAETrainer, (*VAE_RECIPES, *MIXTURE_RECIPES), "vae"),
     "wavegan": (WaveGANTrainer, (*RECIPES, *RECON_RECIPES), "fast"),
+    "score": (ScoreTrainer, tuple(SCORE_RECIPES), "dsm"),
 }
 #: recipes trained by another class than their family's trainer: (family, recipe) -> class
 RECIPE_TRAINERS: dict[tuple[str, str], type[TrainingLoop]] = {

@@ -1,0 +1,193 @@
+"""A score (diffusion) prior on log-magnitude spectrograms, sized for a CPU.
+
+A noise-conditional score network (Song & Ermon, "Generative Modeling by Estimating
+Gradients of the Data Distribution", NeurIPS 2019, arXiv:1907.05600) learns the gradient of
+the log density of one class's ``log(1 + |X|)`` spectrograms blurred by Gaussian noise of
+width ``sigma``. Separation samples the sources' posterior given the mixture by annealed
+Langevin dynamics (Jayaram & Thickstun, "Source Separation with Deep Generative Priors",
+ICML 2020, arXiv:2002.07942): :mod:`priorsep.separate.posterior`. Unlike a generator G(z),
+such a prior assigns every spectrogram a (blurred) density, so another class's sound is
+improbable under it rather than merely reachable.
+
+Representation: a centred periodic-Hann STFT of 512 points, hop 256 (257 bins x 65 frames
+of a 16384-sample clip, :func:`priorsep.spectral.analysis`), ``log(1 + |X|)``, cropped to
+the lowest 256 bins and first 64 frames, ``x [B, 256, 64]``; :func:`to_image` and
+:func:`from_image` convert.
+
+Network: a small U-Net on 2x2 patches of the image (channels ``widths`` at 128x32, 64x16,
+32x8, 16x4; one residual
+block of two 3x3 convolutions with GroupNorm and SiLU per level and direction, skips
+concatenated), conditioned on ``log sigma`` through random Fourier features and an MLP
+whose output is added to every block. It predicts the noise ``eps`` of
+``x_sigma = x + sigma * eps``; the score is ``-eps_hat / sigma``.
+
+As a prior it has the :class:`~priorsep.priors.base.Prior` fields (so it is saved, loaded,
+listed and carded like every prior) and ``generate(z)``, which runs annealed Langevin
+sampling from the noise ``z`` (``latent_dim`` = 256 x 64 cells) and returns a waveform by
+Griffin-Lim, for listening only. The latent search does not use score priors (it refuses
+them); the posterior sampler does.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .. import spectral
+from ..constants import CLIP_LENGTH, SAMPLE_RATE
+from .base import register_family
+
+__all__ = ["ScorePrior", "from_image", "sigma_schedule", "to_image"]
+
+N_FFT = 512
+HOP = 256
+BINS, FRAMES = 256, 64  # the image: 257 x 65 cropped
+#: the noise widths training draws from (log-uniformly) and sampling anneals over
+SIGMA_MIN, SIGMA_MAX = 0.02, 4.0
+
+
+def to_image(spec: Tensor) -> Tensor:
+    """Complex or magnitude STFT ``[..., 257, 65]`` (512/256) -> ``log(1 + |X|)`` ``[..., 256, 64]``."""
+    if spec.shape[-2:] != (N_FFT // 2 + 1, CLIP_LENGTH // HOP + 1):
+        raise ValueError(f"expected an STFT [..., {N_FFT // 2 + 1}, {CLIP_LENGTH // HOP + 1}]; got {tuple(spec.shape)}")
+    return torch.log1p(spec.abs()[..., :BINS, :FRAMES])
+
+
+def from_image(img: Tensor) -> Tensor:
+    """``log(1 + |X|)`` ``[..., 256, 64]`` -> linear magnitudes ``[..., 257, 65]`` (the cropped
+    top bin and last frame repeat their neighbours)."""
+    if img.shape[-2:] != (BINS, FRAMES):
+        raise ValueError(f"expected images [..., {BINS}, {FRAMES}]; got {tuple(img.shape)}")
+    mag = torch.expm1(img.clamp_min(0.0))
+    padded = F.pad(mag.reshape(-1, 1, BINS, FRAMES), (0, 1, 0, 1), mode="replicate")
+    return padded.view(*img.shape[:-2], BINS + 1, FRAMES + 1)
+
+
+def sigma_schedule(levels: int, sigma_max: float = SIGMA_MAX, sigma_min: float = SIGMA_MIN) -> Tensor:
+    """``levels`` noise widths, geometric from ``sigma_max`` down to ``sigma_min``.
+
+    >>> [round(s, 3) for s in sigma_schedule(3, 4.0, 0.04).tolist()]
+    [4.0, 0.4, 0.04]
+    """
+    return torch.logspace(math.log10(sigma_max), math.log10(sigma_min), levels)
+
+
+class _Block(nn.Module):
+    """Residual block: (GroupNorm, SiLU, 3x3 conv) twice, the noise embedding added between."""
+
+    def __init__(self, c_in: int, c_out: int, emb: int):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(min(8, c_in), c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.emb = nn.Linear(emb, c_out)
+        self.norm2 = nn.GroupNorm(min(8, c_out), c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: Tensor, e: Tensor) -> Tensor:
+        h = self.conv1(F.silu(self.norm1(x))) + self.emb(e)[:, :, None, None]
+        return self.skip(x) + self.conv2(F.silu(self.norm2(h)))
+
+
+@register_family("score")
+class ScorePrior(nn.Module):
+    """Noise-conditional score network on ``log(1 + |X|)`` images ``[B, 256, 64]`` (module docstring).
+
+    Args:
+        widths: channels at each of the four resolutions.
+        sample_rate: the clips' rate (only recorded).
+        name: the source class.
+    """
+
+    domain = "score"
+    latent_bound = None
+    n_fft = N_FFT
+    hop = HOP
+    sigma_min, sigma_max = SIGMA_MIN, SIGMA_MAX
+
+    def __init__(self, widths: tuple[int, ...] = (16, 32, 64, 96), sample_rate: int = SAMPLE_RATE,
+                 name: str = "score") -> None:
+        super().__init__()
+        widths = tuple(int(w) for w in widths)
+        if len(widths) != 4 or min(widths) < 1:
+            raise ValueError(f"widths must be four positive channel counts; got {widths}")
+        self.widths, self.sample_rate, self.name = widths, sample_rate, name
+        self.length, self.latent_dim = CLIP_LENGTH, BINS * FRAMES
+        emb = 4 * widths[0]
+        self.register_buffer("fourier", torch.randn(emb // 2, generator=torch.Generator().manual_seed(0)))
+        self.emb = nn.Sequential(nn.Linear(emb, emb), nn.SiLU(), nn.Linear(emb, emb))
+        self.inp = nn.Conv2d(4, widths[0], 3, padding=1)  # on 2x2 patches: 128 x 32
+        self.down = nn.ModuleList(_Block(widths[max(i - 1, 0)], w, emb) for i, w in enumerate(widths))
+        self.mid = _Block(widths[-1], widths[-1], emb)
+        self.up = nn.ModuleList(_Block(2 * w, widths[max(i - 1, 0)], emb) for i, w in reversed(list(enumerate(widths))))
+        self.out = nn.Conv2d(widths[0], 4, 3, padding=1)
+
+    def _embedding(self, sigma: Tensor) -> Tensor:
+        angle = torch.log(sigma)[:, None] * self.fourier[None] * 2 * math.pi
+        return self.emb(torch.cat([angle.sin(), angle.cos()], dim=1))
+
+    def noise(self, x: Tensor, sigma: Tensor) -> Tensor:
+        """Predicted noise ``eps_hat`` of noisy images ``x [B, 256, 64]`` at widths ``sigma [B]``."""
+        if x.dim() != 3 or x.shape[1:] != (BINS, FRAMES):
+            raise ValueError(f"expected log-magnitude images [B, {BINS}, {FRAMES}]; got {tuple(x.shape)}")
+        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand(x.shape[0])
+        e = self._embedding(sigma)
+        # the input scaled to about unit variance at every noise level (as in EDM's c_in)
+        h = self.inp(F.pixel_unshuffle((x / torch.sqrt(1.0 + sigma**2)[:, None, None])[:, None], 2))
+        skips = []
+        for i, block in enumerate(self.down):
+            h = block(h if i == 0 else F.avg_pool2d(h, 2), e)
+            skips.append(h)
+        h = self.mid(h, e)
+        for i, block in enumerate(self.up):
+            h = block(torch.cat([h, skips.pop()], dim=1), e)
+            if skips:
+                h = F.interpolate(h, scale_factor=2, mode="nearest")
+        return F.pixel_shuffle(self.out(h), 2)[:, 0]
+
+    def score(self, x: Tensor, sigma: Tensor) -> Tensor:
+        """``grad_x log p_sigma(x)`` ``[B, 256, 64]``: ``-eps_hat / sigma``."""
+        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand(x.shape[0])
+        return -self.noise(x, sigma) / sigma[:, None, None]
+
+    def sample_images(self, z: Tensor, levels: int = 40, steps: int = 3, step_size: float = 2e-5) -> Tensor:
+        """Annealed Langevin sampling from the noise ``z [B, 256 * 64]`` -> images ``[B, 256, 64]``."""
+        x = z.view(-1, BINS, FRAMES) * self.sigma_max
+        gen = torch.Generator(device=z.device).manual_seed(0)  # the same z gives the same sample
+        sigmas = sigma_schedule(levels, self.sigma_max, self.sigma_min).to(z)
+        for sigma in sigmas:
+            eta = step_size * (sigma / sigmas[-1]) ** 2
+            for _ in range(steps):
+                noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+                x = x + eta * self.score(x, sigma) + torch.sqrt(2 * eta) * noise
+        return x + sigmas[-1] ** 2 * self.score(x, sigmas[-1])  # Tweedie: the denoised mean
+
+    @torch.no_grad()
+    def generate(self, z: Tensor, iterations: int = 32) -> Tensor:
+        """Noise ``z [B, 256 * 64]`` -> waveforms ``[B, 16384]`` (Griffin-Lim of a sampled
+        spectrogram; for listening and model cards)."""
+        mag = from_image(self.sample_images(z))
+        phase = torch.ones_like(mag, dtype=torch.complex64)
+        for _ in range(iterations):
+            spec = spectral.analysis(spectral.synthesis(mag * phase, N_FFT, HOP, CLIP_LENGTH), N_FFT, HOP)
+            phase = spec / (spec.abs() + 1e-8)
+        return spectral.synthesis(mag * phase, N_FFT, HOP, CLIP_LENGTH)
+
+    def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
+        return self.noise(x, sigma)
+
+    def arch_config(self) -> dict[str, Any]:
+        return {"family": "score", "widths": list(self.widths), "n_fft": N_FFT, "hop": HOP,
+                "sigma_min": SIGMA_MIN, "sigma_max": SIGMA_MAX}
+
+    @classmethod
+    def from_arch_config(cls, cfg: dict[str, Any], sample_rate: int, name: str) -> "ScorePrior":
+        if cfg.get("family") != "score":
+            raise ValueError(f"arch config family must be 'score', got {cfg.get('family')!r}")
+        if (cfg.get("n_fft"), cfg.get("hop")) != (N_FFT, HOP):
+            raise ValueError(f"this version reads STFT {N_FFT}/{HOP} only; got {cfg.get('n_fft')}/{cfg.get('hop')}")
+        return cls(widths=tuple(cfg["widths"]), sample_rate=sample_rate, name=name)
