@@ -121,6 +121,7 @@ def test_score_training_lowers_the_denoising_loss(clip_dir, tmp_path):
 
     clips = load_folder(clip_dir)
     trainer = ScoreTrainer(clips, tmp_path / "run", widths=(8, 8, 16, 16), batch=8, seed=0, name="tones")
+    init = trainer.model.out.weight.detach().clone()
     gen = torch.Generator().manual_seed(5)
     x = trainer.batch_images()
     sigma = torch.full((x.shape[0],), 0.3)
@@ -133,6 +134,11 @@ def test_score_training_lowers_the_denoising_loss(clip_dir, tmp_path):
         after = trainer.loss(x, sigma, eps).mean().item()
     assert before > 0.9  # an untrained net predicts no noise: the loss is about E[eps^2] = 1
     assert after < 0.8 * before  # measured 0.65 of it
+    # the exported average follows the model within a few steps (its decay warms up), not the
+    # initial weights
+    model, ema = trainer.model.out.weight.detach(), trainer.ema.out.weight
+    assert (ema - model).norm() < 0.5 * (init - model).norm()
+    assert torch.equal(trainer.prior().out.weight, ema)
 
 
 def test_the_latent_search_refuses_score_priors_in_one_line(gaussian_priors):

@@ -154,7 +154,7 @@ class ScorePrior(nn.Module):
         sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand(x.shape[0])
         return -self.noise(x, sigma) / sigma[:, None, None]
 
-    def sample_images(self, z: Tensor, levels: int = 40, steps: int = 3, step_size: float = 2e-5) -> Tensor:
+    def sample_images(self, z: Tensor, levels: int = 40, steps: int = 3, step_size: float = 1e-4) -> Tensor:
         """Annealed Langevin sampling from the noise ``z [B, 256 * 64]`` -> images ``[B, 256, 64]``."""
         x = z.view(-1, BINS, FRAMES) * self.sigma_max
         gen = torch.Generator(device=z.device).manual_seed(0)  # the same z gives the same sample

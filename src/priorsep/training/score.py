@@ -45,7 +45,7 @@ class ScoreRecipe:
     lr: float = 5e-4
     gain_db: tuple[float, float] = (-12.0, 0.0)  # random gain per clip
     shift: int = 2048  # largest shift, in samples (128 ms)
-    ema: float = 0.999  # the exported weights are this exponential moving average
+    ema: float = 0.999  # the exported weights are an exponential moving average of this decay (warmed up)
 
 
 SCORE_RECIPES = {"dsm": ScoreRecipe()}
@@ -126,9 +126,12 @@ class ScoreTrainer(TrainingLoop):
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
+        # the average's decay warms up, (1 + step) / (10 + step) until it reaches the recipe's:
+        # a short CPU run's export must not keep the initial weights in its average
+        decay = min(self.recipe.ema, (1 + self.step) / (10 + self.step))
         with torch.no_grad():
             for e, p in zip(self.ema.parameters(), self.model.parameters()):
-                e.lerp_(p, 1 - self.recipe.ema)
+                e.lerp_(p, 1 - decay)
         return {"loss": loss.item()}
 
     # --- checkpoints and outputs -----------------------------------------------------
