@@ -65,16 +65,26 @@ def test_images_round_trip_and_check_their_shape():
         to_image(spectral.analysis(x, 1024, HOP))
 
 
-def test_posterior_sampling_separates_two_known_classes(gaussian_priors):
+# measured: projection 31.8 / 20.7 dB, langevin 30.1 / 19.0
+@pytest.mark.parametrize("sampler, floor", [("projection", (24.0, 15.0)), ("langevin", (22.0, 13.0))])
+def test_posterior_sampling_separates_two_known_classes(gaussian_priors, sampler, floor):
     a, b = harmonic(440, 100), hiss(100)  # unseen phases and noise
-    result = separate_posterior(a + b, gaussian_priors, PosteriorConfig(step_size=1e-4))
+    config = PosteriorConfig(sampler=sampler)
+    result = separate_posterior(a + b, gaussian_priors, config)
     assert result.masked.shape == (2, T) and result.magnitudes.shape == (2, 257, 65)
     assert torch.allclose(result.masked.sum(0), a + b, atol=1e-4)  # mixture-consistent
-    assert si_sdr(a, result.masked[0]) > 20.0  # measured 30.1
-    assert si_sdr(b, result.masked[1]) > 12.0  # measured 19.0
+    assert si_sdr(a, result.masked[0]) > floor[0]
+    assert si_sdr(b, result.masked[1]) > floor[1]
     # swapped priors swap the estimates
-    swapped = separate_posterior(a + b, gaussian_priors[::-1], PosteriorConfig(step_size=1e-4))
-    assert si_sdr(a, swapped.masked[1]) > 20.0
+    swapped = separate_posterior(a + b, gaussian_priors[::-1], config)
+    assert si_sdr(a, swapped.masked[1]) > floor[0]
+
+
+def test_a_flat_prior_pair_cannot_separate(gaussian_priors):
+    """The test above can fail: with the same prior for both sources the split is even."""
+    a, b = harmonic(440, 100), hiss(100)
+    result = separate_posterior(a + b, [gaussian_priors[0], gaussian_priors[0]])
+    assert si_sdr(b, result.masked[1]) < 0.0  # measured -10.8
 
 
 def test_a_mixture_does_not_depend_on_its_batch(gaussian_priors):
@@ -98,6 +108,8 @@ def test_posterior_sampling_refuses_bad_input(gaussian_priors, tone_burst):
         separate_posterior(torch.full((T,), float("nan")), gaussian_priors)
     with pytest.raises(ConfigError, match="levels must be at least 1"):
         PosteriorConfig(levels=0)
+    with pytest.raises(ConfigError, match="choose projection or langevin"):
+        PosteriorConfig(sampler="ddpm")
 
 
 def test_a_score_prior_saves_loads_and_predicts_noise(tmp_path):

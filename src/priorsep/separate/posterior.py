@@ -1,21 +1,29 @@
 """Separation by posterior sampling with score priors (:mod:`priorsep.priors.score`).
 
-Annealed Langevin dynamics over the K sources' log-magnitude images jointly, as in
-Jayaram & Thickstun, "Source Separation with Deep Generative Priors" (ICML 2020,
-arXiv:2002.07942), moved from waveforms to ``log(1 + |X|)`` images so that it runs on a
-CPU. At each noise width ``sigma_i`` of a geometric schedule, ``steps`` updates
+The K sources' log-magnitude images ``x_k`` (``log(1 + |X|)``, 512/256 STFT, 256 x 64) are
+sampled jointly, from noise of width ``sigma_max`` down to ``sigma_min`` over a geometric
+schedule, given the mixture's image ``y``. Two samplers:
 
-    x_k <- x_k + eta_i * (s_k(x_k, sigma_i) + grad_{x_k} log p(y | x)) + sqrt(2 eta_i) * xi,
-    eta_i = step_size * (sigma_i / sigma_L)^2,
+- ``projection`` (the default): at each width ``sigma_i`` every source's prior denoises its
+  image (Tweedie's formula, ``x0_k = x_k - sigma_i eps_hat_k``); the denoised images are
+  projected onto the mixture by ratio masks, ``x0_k <- log(1 + m_k |Y|)`` with
+  ``m_k = expm1(x0_k) / sum_j expm1(x0_j)``, so that the sources' magnitudes always add up
+  to the mixture's; the next, narrower width is reached by renoising,
+  ``x_k = x0_k + sigma_{i+1} (sqrt(1 - eta^2) eps_hat_k + eta xi)`` (DDIM's step, Song et
+  al., ICLR 2021, arXiv:2010.02502, with fresh noise ``eta``). One network call per source
+  and width. Keeping one constraint exact and letting the priors fill in the rest is the
+  idea of the "Dirac" separator of Mariani et al. (ICLR 2024, arXiv:2302.02257); here the
+  constraint is on magnitudes.
+- ``langevin``: annealed Langevin dynamics as in Jayaram & Thickstun, "Source Separation
+  with Deep Generative Priors" (ICML 2020, arXiv:2002.07942), on images: ``steps`` updates
+  per width, ``x_k <- x_k + eta_i (s_k(x_k, sigma_i) + grad log p(y | x)) + sqrt(2 eta_i) xi``
+  with ``eta_i = step_size (sigma_i / sigma_L)^2`` and the likelihood
+  ``log p(y | x) = -||log(1 + sum_k expm1(x_k)) - y||^2 / (2 gamma_i^2)``,
+  ``gamma_i^2 = sigma_i^2 + noise^2``; the final images are denoised by Tweedie's formula.
 
-where ``s_k`` is source k's score prior and the likelihood compares the mixture's image
-``y`` with the image of the sources' summed magnitudes,
-``log p(y | x) = -||log(1 + sum_k expm1(x_k)) - y||^2 / (2 gamma_i^2)``, with the width
-``gamma_i^2 = sigma_i^2 + noise^2`` annealed with the prior's (so that early, noisy
-sources are held to the mixture loosely). The final images are denoised (Tweedie's
-formula, ``x + sigma_L^2 s(x, sigma_L)``), turned into magnitudes, and ratio masks of
-those magnitudes applied to the mixture's STFT (512/256) give mixture-consistent
-estimates.
+Ratio masks of the final magnitudes, applied to the mixture's STFT, give mixture-consistent
+estimates. Measured on real checkpoints (benchmarks/PRIORS.md), projection separated far
+better than Langevin at a third of the network calls.
 
 Every mixture's chains draw their noise from their own generator seeded with ``seed``, so
 a mixture's result does not depend on the others in its batch.
@@ -23,6 +31,7 @@ a mixture's result does not depend on the others in its batch.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
@@ -43,7 +52,9 @@ class PosteriorConfig:
     """Annealed-Langevin settings (module docstring).
 
     Attributes:
+        sampler: ``"projection"`` (the default) or ``"langevin"``.
         levels: noise widths of the schedule, from ``sigma_max`` down to ``sigma_min``.
+        eta: projection: the share of fresh noise in each renoising (0: deterministic DDIM).
         steps: Langevin updates per width.
         step_size: ``eta`` at the last width (``step_size * (sigma_i / sigma_L)^2`` at width i).
         noise: the likelihood's floor width on the mixture image.
@@ -52,15 +63,21 @@ class PosteriorConfig:
         seed: seeds every chain's noise.
     """
 
+    sampler: str = "projection"
     levels: int = 30
+    eta: float = 1.0
     steps: int = 2
-    step_size: float = 2e-5
+    step_size: float = 1e-4
     noise: float = 0.05
     sigma_max: float | None = None
     chains: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.sampler not in ("projection", "langevin"):
+            raise ConfigError(f"posterior sampling: sampler {self.sampler!r}; choose projection or langevin")
+        if not 0.0 <= self.eta <= 1.0:
+            raise ConfigError(f"posterior sampling: eta must be in [0, 1]; got {self.eta}")
         for name in ("levels", "steps", "chains"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"posterior sampling: {name} must be at least 1; got {getattr(self, name)}")
@@ -98,6 +115,15 @@ def _check(mixture: Tensor, priors: Sequence[ScorePrior]) -> Tensor:
     if not torch.isfinite(mixture).all():
         raise ConfigError("the mixture holds NaN or infinite samples")
     return mixture if mixture.dim() == 2 else mixture[None]
+
+
+def _project(x0: Tensor, mixture_mag: Tensor) -> Tensor:
+    """Images ``[B, C, K, F, N]`` whose magnitudes split the mixture's ``[B, 1, 1, F, N]`` in
+    the ratios of ``x0``'s."""
+    k = x0.shape[2]
+    mags = torch.expm1(x0.clamp(0.0, 10.0))
+    masks = (mags + 1e-6 / k) / (mags.sum(dim=2, keepdim=True) + 1e-6)
+    return torch.log1p(masks * mixture_mag)
 
 
 def _log_likelihood_grad(x: Tensor, y: Tensor, width: Tensor) -> Tensor:
@@ -147,13 +173,22 @@ def separate_posterior(mixture: Tensor, priors: Sequence[ScorePrior],
     for p in priors:
         p.eval()
     x = noise() * sigma_max
-    for sigma in sigmas:
-        eta = config.step_size * (sigma / sigmas[-1]) ** 2
-        width = torch.sqrt(sigma**2 + config.noise**2)
-        for _ in range(config.steps):
-            grad = scores(x, sigma) + _log_likelihood_grad(x, y, width)
-            x = x + eta * grad + torch.sqrt(2 * eta) * noise()
-    x = x + sigmas[-1] ** 2 * scores(x, sigmas[-1])  # the denoised images
+    if config.sampler == "projection":
+        mixture_mag = torch.expm1(y)  # [B, 1, 1, F, N]
+        for i, sigma in enumerate(sigmas):
+            eps = -sigma * scores(x, sigma)  # the predicted noise
+            x0 = _project(x - sigma * eps, mixture_mag)
+            after = sigmas[i + 1] if i + 1 < len(sigmas) else 0.0
+            x = x0 + after * (math.sqrt(1 - config.eta**2) * eps + config.eta * noise())
+        x = x0
+    else:
+        for sigma in sigmas:
+            eta = config.step_size * (sigma / sigmas[-1]) ** 2
+            width = torch.sqrt(sigma**2 + config.noise**2)
+            for _ in range(config.steps):
+                grad = scores(x, sigma) + _log_likelihood_grad(x, y, width)
+                x = x + eta * grad + torch.sqrt(2 * eta) * noise()
+        x = x + sigmas[-1] ** 2 * scores(x, sigmas[-1])  # the denoised images
     mags = from_image(x).mean(dim=1)  # [B, K, 257, 65], averaged over chains
     masks = spectral.ratio_masks(mags)
     masked = spectral.synthesis(masks * spec[:, None], N_FFT, HOP, CLIP_LENGTH)  # [B, K, T]
