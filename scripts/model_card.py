@@ -28,7 +28,8 @@ from priorsep.priors import load_prior
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("prior", help="the saved prior")
-    ap.add_argument("--report", required=True, help="report.json of `priorsep prior-report` on the test splits")
+    ap.add_argument("--report", help="report.json of `priorsep prior-report` on the test splits (priors the "
+                                     "search uses; a score prior has none: give its measurements in --note)")
     ap.add_argument("--out", required=True, help="card path without suffix (writes .md and .png)")
     ap.add_argument("--note", default="", help="a paragraph to add (what it is good and bad at)")
     args = ap.parse_args(argv)
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     prior = load_prior(args.prior)
     meta = prior.metadata
     t, arch, data = meta["training"], meta["arch"], meta["data"]
-    report = json.loads(Path(args.report).read_text())
+    report = json.loads(Path(args.report).read_text()) if args.report else None
     out = Path(args.out)
 
     gen = torch.Generator().manual_seed(0)
@@ -75,25 +76,30 @@ def main(argv: list[str] | None = None) -> int:
         d = meta["density"]
         lines.append(f"- **Latent density:** {d.get('components')} Gaussians fitted to the codes of {d.get('clips')} "
                      f"clips (`{d.get('command')}`).")
-    lines += [
-        "",
-        "## Prior report on the test splits", "",
-        f"`priorsep prior-report` with `{report['settings']}`: held-out clips projected onto the prior "
-        "alone (median, dB). `start`: the search's starting point (the encoder's guess, or z = 0 for a "
-        "prior without an encoder); `other clip`: "
-        "another clip of the set used as the fit. For a magnitude prior the fit carries the clip's own "
-        "phase, so its SI-SDR measures the magnitude fit; compare families by spectral SNR.", "",
-        "| clips | estimate | spectral SNR | SI-SDR |", "|---|---|---:|---:|",
-    ]
-    def shown(label: str) -> str:  # the clips' folder, as class/split
-        folder = report["sets"][label]["folder"]
-        return "/".join(Path(folder).parts[-2:]) + (" (own class)" if label == next(iter(report["sets"])) else "")
+    if report is None:
+        lines += ["", "## Separation", "",
+                  "A score prior is not searched, so `priorsep prior-report` does not apply; what it does in "
+                  "separation (posterior sampling, `priorsep.separate.posterior`) is measured below.", ""]
+    else:
+        lines += [
+            "",
+            "## Prior report on the test splits", "",
+            f"`priorsep prior-report` with `{report['settings']}`: held-out clips projected onto the prior "
+            "alone (median, dB). `start`: the search's starting point (the encoder's guess, or z = 0 for a "
+            "prior without an encoder); `other clip`: "
+            "another clip of the set used as the fit. For a magnitude prior the fit carries the clip's own "
+            "phase, so its SI-SDR measures the magnitude fit; compare families by spectral SNR.", "",
+            "| clips | estimate | spectral SNR | SI-SDR |", "|---|---|---:|---:|",
+        ]
+        def shown(label: str) -> str:  # the clips' folder, as class/split
+            folder = report["sets"][label]["folder"]
+            return "/".join(Path(folder).parts[-2:]) + (" (own class)" if label == next(iter(report["sets"])) else "")
 
-    for label, info in report["sets"].items():
-        for row, med in info["median"].items():
-            lines.append(f"| {shown(label)} | {row} | {med['spectral_snr']:.2f} | {med['si_sdr']:.2f} |")
-    lines += ["", "Own class minus each other class, projection spectral SNR: " + ", ".join(
-        f"{shown(label)}: {m['spectral_snr']:+.2f} dB" for label, m in report["own_minus_other"].items()) + ".", ""]
+        for label, info in report["sets"].items():
+            for row, med in info["median"].items():
+                lines.append(f"| {shown(label)} | {row} | {med['spectral_snr']:.2f} | {med['si_sdr']:.2f} |")
+        lines += ["", "Own class minus each other class, projection spectral SNR: " + ", ".join(
+            f"{shown(label)}: {m['spectral_snr']:+.2f} dB" for label, m in report["own_minus_other"].items()) + ".", ""]
     if args.note:
         lines += [args.note, ""]
     cmd_args = list(sys.argv[1:] if argv is None else argv)

@@ -32,7 +32,8 @@ def test_every_method_and_set_is_in_the_table(results):
     assert "### drums+piano-paper" not in text
     for row in ("nmf †", "fastica †", "pca †", "kernelpca †", "nmf-dict", "template", "dap †", "oracle-irm",
                 "mixture", "paper-protocol †", "priorsep-generated", "priorsep-masked",
-                "priorsep-paper-generated", "priorsep-paper-masked"):
+                "priorsep-paper-generated", "priorsep-paper-masked", "priorsep-paper-recon-masked",
+                "priorsep-score-masked"):  # the last two: the bundled -wavegan-recon and -score priors
         assert f"| {row} | 2 |" in text, row
     assert "Command: `priorsep benchmark --limit 2" in text
     assert out.with_suffix(".png").stat().st_size > 10_000

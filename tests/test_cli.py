@@ -107,8 +107,9 @@ def test_resamples_and_says_so(tmp_path, capsys):
 def test_priors_lists_the_builtins(capsys):
     code, out, _ = run(capsys, "priors")
     names = [line.split()[0] for line in out.splitlines()]
-    assert code == 0 and names == ["burst", "digits", "digits-wavegan", "drums", "drums-wavegan", "piano",
-                                   "piano-wavegan", "tone"]
+    bundled = [f"{c}{kind}" for c in ("digits", "drums", "piano")
+               for kind in ("", "-score", "-wavegan", "-wavegan-recon")]
+    assert code == 0 and names == ["burst", *bundled, "tone"]
     assert "trained specvae prior" in out and "digits.md" in out  # bundled priors name their model cards
 
 

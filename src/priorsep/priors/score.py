@@ -3,9 +3,10 @@
 A noise-conditional score network (Song & Ermon, "Generative Modeling by Estimating
 Gradients of the Data Distribution", NeurIPS 2019, arXiv:1907.05600) learns the gradient of
 the log density of one class's ``log(1 + |X|)`` spectrograms blurred by Gaussian noise of
-width ``sigma``. Separation samples the sources' posterior given the mixture by annealed
-Langevin dynamics (Jayaram & Thickstun, "Source Separation with Deep Generative Priors",
-ICML 2020, arXiv:2002.07942): :mod:`priorsep.separate.posterior`. Unlike a generator G(z),
+width ``sigma``. Separation samples the sources' posterior given the mixture
+(:mod:`priorsep.separate.posterior`: a projection sampler, or annealed Langevin dynamics as
+in Jayaram & Thickstun, "Source Separation with Deep Generative Priors", ICML 2020,
+arXiv:2002.07942). Unlike a generator G(z),
 such a prior assigns every spectrogram a (blurred) density, so another class's sound is
 improbable under it rather than merely reachable.
 
@@ -15,15 +16,14 @@ the lowest 256 bins and first 64 frames, ``x [B, 256, 64]``; :func:`to_image` an
 :func:`from_image` convert.
 
 Network: a small U-Net on 2x2 patches of the image (channels ``widths`` at 128x32, 64x16,
-32x8, 16x4; one residual
-block of two 3x3 convolutions with GroupNorm and SiLU per level and direction, skips
+32x8, 16x4; one residual block of two 3x3 convolutions with GroupNorm and SiLU per level and direction, skips
 concatenated), conditioned on ``log sigma`` through random Fourier features and an MLP
 whose output is added to every block. It predicts the noise ``eps`` of
 ``x_sigma = x + sigma * eps``; the score is ``-eps_hat / sigma``.
 
 As a prior it has the :class:`~priorsep.priors.base.Prior` fields (so it is saved, loaded,
-listed and carded like every prior) and ``generate(z)``, which runs annealed Langevin
-sampling from the noise ``z`` (``latent_dim`` = 256 x 64 cells) and returns a waveform by
+listed and carded like every prior) and ``generate(z)``, which samples (denoising and renoising
+down the noise schedule) from the noise ``z`` (``latent_dim`` = 256 x 64 cells) and returns a waveform by
 Griffin-Lim, for listening only. The latent search does not use score priors (it refuses
 them); the posterior sampler does.
 """
@@ -154,17 +154,19 @@ class ScorePrior(nn.Module):
         sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand(x.shape[0])
         return -self.noise(x, sigma) / sigma[:, None, None]
 
-    def sample_images(self, z: Tensor, levels: int = 40, steps: int = 3, step_size: float = 1e-4) -> Tensor:
-        """Annealed Langevin sampling from the noise ``z [B, 256 * 64]`` -> images ``[B, 256, 64]``."""
+    def sample_images(self, z: Tensor, levels: int = 60) -> Tensor:
+        """Sampling from the noise ``z [B, 256 * 64]`` -> images ``[B, 256, 64]``: at each width
+        of a geometric schedule the image is denoised (Tweedie's formula) and renoised with
+        fresh noise at the next width, the unconstrained form of
+        :mod:`priorsep.separate.posterior`'s projection sampler."""
         x = z.view(-1, BINS, FRAMES) * self.sigma_max
         gen = torch.Generator(device=z.device).manual_seed(0)  # the same z gives the same sample
         sigmas = sigma_schedule(levels, self.sigma_max, self.sigma_min).to(z)
-        for sigma in sigmas:
-            eta = step_size * (sigma / sigmas[-1]) ** 2
-            for _ in range(steps):
-                noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-                x = x + eta * self.score(x, sigma) + torch.sqrt(2 * eta) * noise
-        return x + sigmas[-1] ** 2 * self.score(x, sigmas[-1])  # Tweedie: the denoised mean
+        for i, sigma in enumerate(sigmas):
+            x0 = x - sigma * self.noise(x, sigma)
+            if i + 1 < len(sigmas):
+                x = x0 + sigmas[i + 1] * torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+        return x0
 
     @torch.no_grad()
     def generate(self, z: Tensor, iterations: int = 32) -> Tensor:

@@ -64,7 +64,7 @@ class PosteriorConfig:
     """
 
     sampler: str = "projection"
-    levels: int = 30
+    levels: int = 60
     eta: float = 1.0
     steps: int = 2
     step_size: float = 1e-4
