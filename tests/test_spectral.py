@@ -178,3 +178,20 @@ def test_analysis_synthesis_round_trip():
     x = torch.randn(2, 3, 5000, dtype=torch.float64)
     y = spectral.synthesis(spectral.analysis(x, 1024, 256), 1024, 256, 5000)
     torch.testing.assert_close(y, x, atol=1e-10, rtol=0)
+
+
+def test_griffin_lim_recovers_a_tone_from_its_magnitude():
+    import math
+
+    from priorsep import spectral
+
+    t = torch.arange(16384) / 16000
+    x = 0.5 * torch.sin(2 * math.pi * 440 * t)
+    mag = spectral.analysis(x, 1024, 256).abs()
+    def error(iterations: int) -> float:  # spectral convergence: relative magnitude error
+        back = spectral.analysis(spectral.griffin_lim(mag, 1024, 256, 16384, iterations), 1024, 256).abs()
+        return float((back - mag).norm() / mag.norm())
+
+    assert error(0) > 0.6 and error(32) < 0.2  # measured 0.70 (the zero-phase start) and 0.15
+    y = spectral.griffin_lim(mag, 1024, 256, 16384, iterations=32)
+    assert torch.equal(y, spectral.griffin_lim(mag, 1024, 256, 16384, iterations=32))

@@ -106,6 +106,22 @@ def synthesis(spec: Tensor, n_fft: int, hop: int, length: int) -> Tensor:
     return x.reshape(*lead, length)
 
 
+def griffin_lim(magnitude: Tensor, n_fft: int, hop: int, length: int, iterations: int = 32) -> Tensor:
+    """A waveform whose :func:`analysis` magnitude approaches ``magnitude``: Griffin & Lim
+    (IEEE TASSP 1984) from a zero-phase start, ``iterations`` rounds (deterministic).
+
+    Args:
+        magnitude: ``[..., n_fft // 2 + 1, frames]``, non-negative.
+    Returns:
+        ``[..., length]``.
+    """
+    phase = torch.ones_like(magnitude, dtype=torch.complex64)
+    for _ in range(iterations):
+        spec = analysis(synthesis(magnitude * phase, n_fft, hop, length), n_fft, hop)
+        phase = spec / (spec.abs() + 1e-8)
+    return synthesis(magnitude * phase, n_fft, hop, length)
+
+
 def ratio_masks(magnitudes: Tensor, eps: float = 1e-8) -> Tensor:
     """Soft masks that sum to one over sources: ``M_k = |Y_k| / sum_j |Y_j|``.
 

@@ -172,12 +172,7 @@ class ScorePrior(nn.Module):
     def generate(self, z: Tensor, iterations: int = 32) -> Tensor:
         """Noise ``z [B, 256 * 64]`` -> waveforms ``[B, 16384]`` (Griffin-Lim of a sampled
         spectrogram; for listening and model cards)."""
-        mag = from_image(self.sample_images(z))
-        phase = torch.ones_like(mag, dtype=torch.complex64)
-        for _ in range(iterations):
-            spec = spectral.analysis(spectral.synthesis(mag * phase, N_FFT, HOP, CLIP_LENGTH), N_FFT, HOP)
-            phase = spec / (spec.abs() + 1e-8)
-        return spectral.synthesis(mag * phase, N_FFT, HOP, CLIP_LENGTH)
+        return spectral.griffin_lim(from_image(self.sample_images(z)), N_FFT, HOP, CLIP_LENGTH, iterations)
 
     def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
         return self.noise(x, sigma)

@@ -129,13 +129,7 @@ class SpecVAE(nn.Module):
     def generate(self, z: Tensor, iterations: int = 32) -> Tensor:
         """``z [B, D]`` -> waveforms ``[B, 16384]`` by Griffin-Lim from :meth:`magnitude`
         (seeded zero-phase start; for listening and plots, not for separation)."""
-        mag = self.magnitude(z)
-        phase = torch.ones_like(mag, dtype=torch.complex64)
-        for _ in range(iterations):
-            x = spectral.synthesis(mag * phase, N_FFT, HOP, CLIP_LENGTH)
-            spec = spectral.analysis(x, N_FFT, HOP)
-            phase = spec / (spec.abs() + 1e-8)
-        return spectral.synthesis(mag * phase, N_FFT, HOP, CLIP_LENGTH)
+        return spectral.griffin_lim(self.magnitude(z), N_FFT, HOP, CLIP_LENGTH, iterations)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.magnitude(z)
