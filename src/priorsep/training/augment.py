@@ -31,7 +31,24 @@ from torch import Tensor
 
 from ..constants import SAMPLE_RATE
 
-__all__ = ["random_eq", "random_reverb"]
+__all__ = ["random_eq", "random_reverb", "shifted"]
+
+
+def shifted(x: Tensor, shifts: list[int]) -> Tensor:
+    """Each row of ``x [B, ..., N]`` moved by ``shifts[b]`` steps along its last axis (later
+    for positive shifts), zero-filled.
+
+    >>> shifted(torch.tensor([[1., 2., 3.], [1., 2., 3.]]), [1, -1]).tolist()
+    [[0.0, 1.0, 2.0], [2.0, 3.0, 0.0]]
+    """
+    out = torch.zeros_like(x)
+    n = x.shape[-1]
+    for i, s in enumerate(shifts):
+        if s >= 0:
+            out[i, ..., s:] = x[i, ..., :n - s]
+        else:
+            out[i, ..., :s] = x[i, ..., -s:]
+    return out
 
 
 def _uniform(n: int, low: float, high: float, gen: torch.Generator) -> Tensor:

@@ -31,6 +31,7 @@ from ..constants import SAMPLE_RATE
 from ..data.folder import ClipSet
 from ..errors import ConfigError
 from ..priors.score import HOP, N_FFT, ScorePrior, to_image
+from .augment import shifted
 from .loop import TrainingLoop
 
 __all__ = ["SCORE_RECIPES", "ScoreRecipe", "ScoreTrainer"]
@@ -102,13 +103,7 @@ class ScoreTrainer(TrainingLoop):
         lo, hi = r.gain_db
         gain = 10 ** ((lo + (hi - lo) * torch.rand(r.batch, generator=self.gen)) / 20)
         shifts = torch.randint(-r.shift, r.shift + 1, (r.batch,), generator=self.gen).tolist()
-        out = torch.zeros_like(x)
-        for i, s in enumerate(shifts):
-            if s >= 0:
-                out[i, s:] = x[i, :x.shape[-1] - s]
-            else:
-                out[i, :s] = x[i, -s:]
-        return to_image(spectral.analysis((out * gain[:, None]).to(self.device), N_FFT, HOP))
+        return to_image(spectral.analysis((shifted(x, shifts) * gain[:, None]).to(self.device), N_FFT, HOP))
 
     def loss(self, x: Tensor, sigma: Tensor, eps: Tensor) -> Tensor:
         """Per-image loss ``[B]``: ``mean((eps_hat(x + sigma eps, sigma) - eps)^2)``."""

@@ -30,6 +30,7 @@ from ..constants import SAMPLE_RATE
 from ..data.folder import ClipSet
 from ..errors import ConfigError
 from ..priors.specvae import SpecVAE, log_magnitude
+from .augment import shifted
 from .loop import TrainingLoop
 
 __all__ = ["VAE_RECIPES", "VAERecipe", "VAETrainer"]
@@ -100,15 +101,8 @@ class VAETrainer(TrainingLoop):
         """A batch of shifted log-magnitudes ``[batch, 513, 65]``."""
         r = self.recipe
         idx = torch.randint(0, self.features.shape[0], (r.batch,), generator=self.gen)
-        x = self.features[idx]
         shifts = torch.randint(-r.shift, r.shift + 1, (r.batch,), generator=self.gen).tolist()
-        out = torch.zeros_like(x)
-        for i, s in enumerate(shifts):
-            if s >= 0:
-                out[i, :, s:] = x[i, :, :x.shape[-1] - s]
-            else:
-                out[i, :, :s] = x[i, :, -s:]
-        return out.to(self.device)
+        return shifted(self.features[idx], shifts).to(self.device)
 
     def loss_terms(self, x: Tensor, noise: Tensor) -> dict[str, Tensor]:
         """``{"recon", "kl", "loss"}`` per clip ``[B]`` for log-magnitudes ``x [B, 513, 65]``
