@@ -120,9 +120,8 @@ def _check(mixture: Tensor, priors: Sequence[ScorePrior]) -> Tensor:
 def _project(x0: Tensor, mixture_mag: Tensor) -> Tensor:
     """Images ``[B, C, K, F, N]`` whose magnitudes split the mixture's ``[B, 1, 1, F, N]`` in
     the ratios of ``x0``'s."""
-    k = x0.shape[2]
     mags = torch.expm1(x0.clamp(0.0, 10.0))
-    masks = (mags + 1e-6 / k) / (mags.sum(dim=2, keepdim=True) + 1e-6)
+    masks = spectral.ratio_masks(mags.flatten(0, 1), eps=1e-6).view_as(mags)
     return torch.log1p(masks * mixture_mag)
 
 
@@ -139,7 +138,8 @@ def _log_likelihood_grad(x: Tensor, y: Tensor, width: Tensor) -> Tensor:
 @torch.no_grad()
 def separate_posterior(mixture: Tensor, priors: Sequence[ScorePrior],
                        config: PosteriorConfig | None = None) -> PosteriorResult:
-    """Separate ``mixture`` into one source per score prior by annealed Langevin sampling.
+    """Separate ``mixture`` into one source per score prior by posterior sampling
+    (``config.sampler``: projection, the default, or annealed Langevin; module docstring).
 
     Args:
         mixture: ``[T]`` or ``[B, T]`` with ``T = 16384`` (one clip).
@@ -166,8 +166,10 @@ def separate_posterior(mixture: Tensor, priors: Sequence[ScorePrior],
     def noise() -> Tensor:
         return torch.stack([torch.randn(c, k, *y.shape[-2:], generator=g) for g in gens])  # [B, C, K, F, N]
 
-    def scores(x: Tensor, sigma: Tensor) -> Tensor:
-        return torch.stack([p.score(x[:, :, j].reshape(b * c, *x.shape[-2:]), sigma).view(b, c, *x.shape[-2:])
+    def noises(x: Tensor, sigma: Tensor) -> Tensor:
+        """Each prior's predicted noise of its source's images ``[B, C, K, F, N]``."""
+        flat = sigma.expand(b * c)
+        return torch.stack([p.noise(x[:, :, j].reshape(b * c, *x.shape[-2:]), flat).view(b, c, *x.shape[-2:])
                             for j, p in enumerate(priors)], dim=2)
 
     for p in priors:
@@ -176,7 +178,7 @@ def separate_posterior(mixture: Tensor, priors: Sequence[ScorePrior],
     if config.sampler == "projection":
         mixture_mag = torch.expm1(y)  # [B, 1, 1, F, N]
         for i, sigma in enumerate(sigmas):
-            eps = -sigma * scores(x, sigma)  # the predicted noise
+            eps = noises(x, sigma)
             x0 = _project(x - sigma * eps, mixture_mag)
             after = sigmas[i + 1] if i + 1 < len(sigmas) else 0.0
             x = x0 + after * (math.sqrt(1 - config.eta**2) * eps + config.eta * noise())
@@ -186,13 +188,11 @@ def separate_posterior(mixture: Tensor, priors: Sequence[ScorePrior],
             eta = config.step_size * (sigma / sigmas[-1]) ** 2
             width = torch.sqrt(sigma**2 + config.noise**2)
             for _ in range(config.steps):
-                grad = scores(x, sigma) + _log_likelihood_grad(x, y, width)
+                grad = -noises(x, sigma) / sigma + _log_likelihood_grad(x, y, width)  # the score and the likelihood's
                 x = x + eta * grad + torch.sqrt(2 * eta) * noise()
-        x = x + sigmas[-1] ** 2 * scores(x, sigmas[-1])  # the denoised images
+        x = x - sigmas[-1] * noises(x, sigmas[-1])  # the denoised images (Tweedie)
     mags = from_image(x).mean(dim=1)  # [B, K, 257, 65], averaged over chains
     masks = spectral.ratio_masks(mags)
     masked = spectral.synthesis(masks * spec[:, None], N_FFT, HOP, CLIP_LENGTH)  # [B, K, T]
-    result = PosteriorResult(masked[0] if single else masked, mags[0] if single else mags,
-                             time.perf_counter() - began,
-                             {**asdict(config), "priors": [p.name for p in priors]})
-    return result
+    return PosteriorResult(masked[0] if single else masked, mags[0] if single else mags,
+                           time.perf_counter() - began, {**asdict(config), "priors": [p.name for p in priors]})
