@@ -8,7 +8,8 @@ The public API:
 
 - :class:`Separator`, :class:`SearchConfig`, :data:`PRESETS`, :class:`SeparationResult`
   (``.as_dict()``: estimates by source name), :func:`separate_file`: the latent search
-  (:mod:`priorsep.separate`);
+  (:mod:`priorsep.separate`); :func:`make_separator`: the search, or posterior sampling
+  for score priors;
 - :func:`load_prior`, :func:`save_prior`, :class:`Prior` and the prior families
   (:mod:`priorsep.priors`);
 - :func:`evaluate` (:mod:`priorsep.metrics`; BSS Eval needs the ``eval`` extra) and
@@ -29,7 +30,7 @@ _EXPORTS = {
     "Prior": ".priors", "PriorError": ".priors", "WaveGANDiscriminator": ".priors", "WaveGANGenerator": ".priors",
     "WaveGANPrior": ".priors", "load_prior": ".priors", "register_family": ".priors", "save_prior": ".priors",
     "PRESETS": ".separate", "SearchConfig": ".separate", "SeparationResult": ".separate", "Separator": ".separate",
-    "separate_file": ".separate",
+    "separate_file": ".separate", "make_separator": ".separate",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 

@@ -26,7 +26,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="mixture files (any format soundfile reads; mono), folders (searched recursively for audio) "
                         "or quoted glob patterns")
     p.add_argument("--prior", action="append", default=[], metavar="NAME_OR_FILE",
-                   help="a built-in prior name or a saved-prior file; once per source, in order")
+                   help="a built-in prior name or a saved-prior file; once per source, in order. Score priors "
+                        "(e.g. digits-score, drums-score) are separated by posterior sampling, not the latent "
+                        "search: of the search options only --seed and --level apply, and the output is masked")
     p.add_argument("--out", required=True,
                    help="output folder. One input file: <k>_<name>.wav per prior and summary.json. Several (or "
                         "--filename): files named by --filename and index.json; the same command again resumes")
@@ -92,10 +94,11 @@ def run_separate(args: argparse.Namespace) -> int:
 
     from ..audio import read_audio
     from ..priors import load_prior
-    from ..separate import Separator, write_separation
+    from ..separate import make_separator, write_separation
 
     priors = [load_prior(p) for p in args.prior]
-    separator = Separator(priors, config, progress=True, device=args.device)  # checks rates, lengths, device
+    separator = make_separator(priors, config, progress=True, device=args.device)  # checks rates, lengths, device
+    check_output_form(separator, args.output)
     audio = read_audio(args.mixture, separator.sample_rate, channel=args.channel, downmix=args.downmix,
                        resample=not args.no_resample)
     if audio.note:
@@ -104,12 +107,12 @@ def run_separate(args: argparse.Namespace) -> int:
     result = separator.separate(mixture)
     summary = {"priorsep": __version__, "mixture": str(args.mixture), "input_note": audio.note,
                "sample_rate": audio.sample_rate, "samples": int(mixture.shape[-1]),
-               "windows": int(result.latents[0].shape[0]), "output": args.output, "priors": list(args.prior),
+               "windows": result.windows, "output": args.output, "priors": list(args.prior),
                "device": args.device}
     files = write_separation(out, result, mixture, audio.sample_rate, [p.name for p in priors], output=args.output,
                              plot=args.plot, summary=summary)
-    print(f"wrote {len(files) - 1} files and summary.json to {args.out} "
-          f"(search {result.seconds:.1f} s, final loss {float(result.losses['total']):.3f})")
+    loss = f", final loss {float(result.losses['total']):.3f}" if "total" in result.losses else ""
+    print(f"wrote {len(files) - 1} files and summary.json to {args.out} ({result.seconds:.1f} s{loss})")
     if args.html:
         from ..listening import write_page
 
@@ -142,6 +145,7 @@ def run_corpus(args: argparse.Namespace) -> int:
     job = Job(tuple(args.prior), config, args.out, template, args.output, args.channel, args.downmix,
               not args.no_resample, device, getattr(args, "threads", None))
     separator = worker_separator(job)  # checks the priors, rates, lengths and the device before any work
+    check_output_form(separator, args.output)
     settings = {"priors": list(args.prior), "filename": template, "output": args.output, "channel": args.channel,
                 "downmix": args.downmix, "resample": not args.no_resample, "search": separator.settings()}
     index = separate_corpus(tracks, job, settings=settings, force=args.force, jobs=args.jobs,
@@ -157,6 +161,15 @@ def run_corpus(args: argparse.Namespace) -> int:
           + (f" ({skipped} already done)" if skipped else "") + (f"; {len(failed)} failed" if failed else "")
           + "; index.json lists them")
     return 1 if failed else 0
+
+
+def check_output_form(separator, output: str) -> None:
+    """Refuse ``--output`` forms the separator does not give (score priors: masked only)."""
+    wanted = {"both": ("masked", "generated")}.get(output, (output,))
+    missing = [form for form in wanted if form not in separator.forms]
+    if missing:
+        raise CliError(f"--output {output}: these priors give {', '.join(separator.forms)} estimates only "
+                       "(score priors sample magnitudes, not waveforms); use --output masked")
 
 
 def write_corpus_page(page: str, index: dict, out, rate: int, job) -> None:

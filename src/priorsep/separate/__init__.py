@@ -3,7 +3,9 @@
 - :mod:`.config`: :class:`SearchConfig` (every setting, a frozen dataclass) and :data:`PRESETS`;
 - :mod:`.objectives`: the :class:`Objective` interface, the paper's and the magnitude objective;
 - :mod:`.windows`: windows and overlap-add for inputs longer than the priors;
-- :mod:`.separator`: :class:`Separator`, the one search loop, and :class:`SeparationResult`;
+- :mod:`.separator`: :class:`Separator`, the one search loop, :class:`SeparationResult`, and
+  :func:`make_separator`, which picks the search or posterior sampling for the priors;
+- :mod:`.posterior`: :class:`PosteriorSeparator`, posterior sampling with score priors;
 - :mod:`.outputs`: :func:`write_separation`, a separation written to a folder;
 - :mod:`.files`: :func:`separate_file`, a file separated by name.
 
@@ -17,6 +19,8 @@ _EXPORTS = {
     "OBJECTIVES": ".objectives", "MagnitudeObjective": ".objectives", "Objective": ".objectives",
     "PaperObjective": ".objectives", "register_objective": ".objectives",
     "SeparationResult": ".separator", "Separator": ".separator", "check_priors": ".separator",
+    "make_separator": ".separator", "PosteriorConfig": ".posterior", "PosteriorSeparator": ".posterior",
+    "separate_posterior": ".posterior",
     "frame_windows": ".windows", "overlap_add": ".windows", "peak_normalise": "..mixing",
     "OUTPUT_FORMS": ".outputs", "file_stem": ".outputs", "write_separation": ".outputs",
     "separate_file": ".files",

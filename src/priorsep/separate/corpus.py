@@ -152,9 +152,9 @@ def worker_separator(job: Job):
     key = (job.priors, repr(job.config), job.device)
     if _WORKER.get("key") != key:
         from ..priors import load_prior
-        from .separator import Separator
+        from .separator import make_separator
 
-        _WORKER["separator"] = Separator([load_prior(p) for p in job.priors], job.config, device=job.device)
+        _WORKER["separator"] = make_separator([load_prior(p) for p in job.priors], job.config, device=job.device)
         _WORKER["key"] = key
     return _WORKER["separator"]
 
@@ -187,7 +187,8 @@ def separate_track(job: Job, track: Track, bar: Any = None) -> dict:
         write_audio(target, samples, audio.sample_rate)
     return {**entry, "status": "ok", "outputs": paths, "seconds": round(time.perf_counter() - began, 3),
             "search_seconds": round(result.seconds, 3), "samples": int(audio.samples.shape[-1]),
-            "input_note": audio.note, "final_loss": float(result.losses["total"])}
+            "input_note": audio.note,
+            "final_loss": float(result.losses["total"]) if "total" in result.losses else None}
 
 
 def _worker_init(threads: int | None) -> None:
@@ -294,7 +295,7 @@ def separate_corpus(tracks: Sequence[Track], job: Job, *, settings: dict, force:
     if rank == 0:
         _write_index(out, current())
     sep = worker_separator(job) if jobs == 1 else None
-    total = sum(_windows(t, sep.sample_rate, sep.length, sep.config.overlap) for t in todo) if sep else len(todo)
+    total = sum(_windows(t, sep.sample_rate, sep.length, sep.overlap) for t in todo) if sep else len(todo)
     unit = "window" if sep else "file"
     with Progress(total, f"separating {len(todo)} of {len(mine)} files", unit, enabled=progress) as bar:
         def finish(entry: dict) -> None:

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import torch
 
 from .config import SearchConfig
-from .separator import SeparationResult, Separator
+from .separator import SeparationResult, make_separator
 
 __all__ = ["separate_file"]
 
@@ -43,7 +43,8 @@ def separate_file(path: str | os.PathLike, priors: Sequence[Any], config: Search
             that replace its fields (``steps=100``), as for :class:`Separator`.
         resample: resample another rate to the priors' (with soxr); ``False`` refuses it.
     Returns:
-        the result for the file's ``[T]`` samples: estimates ``[K, T]``.
+        the result for the file's ``[T]`` samples: estimates ``[K, T]`` (score priors:
+        a :class:`~priorsep.separate.posterior.PosteriorResult`, :func:`make_separator`).
     Raises:
         AudioError, PriorError, ConfigError: one line each, as the command line gives them.
     """
@@ -51,6 +52,6 @@ def separate_file(path: str | os.PathLike, priors: Sequence[Any], config: Search
     from ..priors import load_prior
 
     loaded = [load_prior(p) if isinstance(p, (str, os.PathLike)) else p for p in priors]
-    separator = Separator(loaded, config, progress=progress, device=device, **settings)
+    separator = make_separator(loaded, config, progress=progress, device=device, **settings)
     audio = read_audio(path, separator.sample_rate, channel=channel, downmix=downmix, resample=resample)
     return separator.separate(torch.from_numpy(audio.samples))

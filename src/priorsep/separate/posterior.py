@@ -25,12 +25,15 @@ Ratio masks of the final magnitudes, applied to the mixture's STFT, give mixture
 estimates. Measured on real checkpoints (benchmarks/PRIORS.md), projection separated far
 better than Langevin at a third of the network calls.
 
-Every mixture's chains draw their noise from their own generator seeded with ``seed``, so
-a mixture's result does not depend on the others in its batch.
+Inputs longer than one clip are cut into overlapping windows (:mod:`priorsep.separate.windows`),
+sampled one by one and overlap-added. Every window's chains draw their noise from their own
+generator seeded with ``seed``, so a mixture's result does not depend on the others in its
+batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -41,10 +44,12 @@ from torch import Tensor
 
 from .. import spectral
 from ..constants import CLIP_LENGTH
-from ..errors import ConfigError, PriorError
+from ..errors import AudioError, ConfigError, PriorError
 from ..priors.score import HOP, N_FFT, ScorePrior, from_image, sigma_schedule, to_image
+from ..progress import Progress
+from .windows import OverlapAdd, frame_windows
 
-__all__ = ["PosteriorConfig", "PosteriorResult", "separate_posterior"]
+__all__ = ["PosteriorConfig", "PosteriorResult", "PosteriorSeparator", "check_score_priors", "separate_posterior"]
 
 
 @dataclass(frozen=True)
@@ -88,33 +93,49 @@ class PosteriorConfig:
 
 @dataclass
 class PosteriorResult:
-    """What :func:`separate_posterior` returns.
+    """What :func:`separate_posterior` returns (for a ``[T]`` input the leading ``B`` is dropped).
 
     Attributes:
         masked: mixture-consistent estimates ``[B, K, T]`` (they sum to the mixture).
-        magnitudes: the sampled magnitudes ``[B, K, 257, 65]`` (512/256 STFT).
+        magnitudes: the sampled magnitudes of every window, ``[B, W, K, 257, 65]`` (512/256
+            STFT, at the input's level).
         seconds: wall time.
-        settings: the :class:`PosteriorConfig` as a dict, and the priors' names.
+        settings: :meth:`PosteriorSeparator.settings`.
+        losses: empty: sampling minimises no loss (the field keeps the
+            :class:`~priorsep.separate.separator.SeparationResult` interface).
     """
 
     masked: Tensor
     magnitudes: Tensor
     seconds: float
     settings: dict = field(default_factory=dict)
+    losses: dict = field(default_factory=dict)
+
+    @property
+    def windows(self) -> int:
+        """Windows per mixture, ``W``."""
+        return int(self.magnitudes.shape[-4])
+
+    def as_dict(self, form: str = "masked") -> dict[str, Tensor]:
+        """The estimates by source name, ``{name: [B, T]}``, as
+        :meth:`~priorsep.separate.separator.SeparationResult.as_dict` (``form`` must be
+        ``"masked"``)."""
+        if form != "masked":
+            raise ConfigError(f"posterior sampling gives masked estimates only; got form {form!r}")
+        names = list(self.settings.get("priors") or [f"source_{k}" for k in range(self.masked.shape[-2])])
+        keys = [name if names.count(name) == 1 else f"{name}_{k}" for k, name in enumerate(names)]
+        return {key: self.masked[..., k, :] for k, key in enumerate(keys)}
 
 
-def _check(mixture: Tensor, priors: Sequence[ScorePrior]) -> Tensor:
+def check_score_priors(priors: Sequence[ScorePrior]) -> list[ScorePrior]:
+    """At least two score priors, or one :class:`~priorsep.errors.PriorError` line."""
+    priors = list(priors)
     if len(priors) < 2:
         raise ConfigError(f"posterior sampling needs at least two score priors; got {len(priors)}")
     wrong = [getattr(p, "name", type(p).__name__) for p in priors if not isinstance(p, ScorePrior)]
     if wrong:
         raise PriorError(f"posterior sampling needs score priors (family 'score'); {', '.join(wrong)} are not")
-    if mixture.dim() not in (1, 2) or mixture.shape[-1] != CLIP_LENGTH:
-        raise ConfigError(f"posterior sampling takes one clip of {CLIP_LENGTH} samples, [T] or [B, T]; "
-                          f"got {tuple(mixture.shape)}")
-    if not torch.isfinite(mixture).all():
-        raise ConfigError("the mixture holds NaN or infinite samples")
-    return mixture if mixture.dim() == 2 else mixture[None]
+    return priors
 
 
 def _project(x0: Tensor, mixture_mag: Tensor) -> Tensor:
@@ -136,35 +157,19 @@ def _log_likelihood_grad(x: Tensor, y: Tensor, width: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def separate_posterior(mixture: Tensor, priors: Sequence[ScorePrior],
-                       config: PosteriorConfig | None = None) -> PosteriorResult:
-    """Separate ``mixture`` into one source per score prior by posterior sampling
-    (``config.sampler``: projection, the default, or annealed Langevin; module docstring).
-
-    Args:
-        mixture: ``[T]`` or ``[B, T]`` with ``T = 16384`` (one clip).
-        priors: K score priors, in the order of the output's sources.
-        config: the sampler's settings (default :class:`PosteriorConfig()`).
-    Returns:
-        a :class:`PosteriorResult` (``[K, T]`` and ``[K, 257, 65]`` for a ``[T]`` input).
-
-    Shape:
-        mixture ``[B, T]`` -> masked ``[B, K, T]``.
-    """
-    config = config or PosteriorConfig()
-    single = mixture.dim() == 1
-    mix = _check(mixture, priors).float()
-    began = time.perf_counter()
+def _sample(mix: Tensor, priors: Sequence[ScorePrior], config: PosteriorConfig) -> tuple[Tensor, Tensor]:
+    """The sampler (module docstring) on clips ``mix [N, 16384]``: mixture-consistent
+    estimates ``[N, K, 16384]`` and the sampled magnitudes ``[N, K, 257, 65]``."""
     b, k, c = mix.shape[0], len(priors), config.chains
     spec = spectral.analysis(mix, N_FFT, HOP)  # [B, 257, 65]
     y = to_image(spec)[:, None, None]  # [B, 1, 1, 256, 64]
     sigma_max = config.sigma_max or min(p.sigma_max for p in priors)
     sigma_min = max(p.sigma_min for p in priors)
-    sigmas = sigma_schedule(config.levels, sigma_max, sigma_min)
+    sigmas = sigma_schedule(config.levels, sigma_max, sigma_min).to(mix.device)
     gens = [torch.Generator().manual_seed(config.seed) for _ in range(b)]
 
-    def noise() -> Tensor:
-        return torch.stack([torch.randn(c, k, *y.shape[-2:], generator=g) for g in gens])  # [B, C, K, F, N]
+    def noise() -> Tensor:  # drawn on the CPU, so that every device draws the same numbers
+        return torch.stack([torch.randn(c, k, *y.shape[-2:], generator=g) for g in gens]).to(mix.device)
 
     def noises(x: Tensor, sigma: Tensor) -> Tensor:
         """Each prior's predicted noise of its source's images ``[B, C, K, F, N]``."""
@@ -172,8 +177,6 @@ def separate_posterior(mixture: Tensor, priors: Sequence[ScorePrior],
         return torch.stack([p.noise(x[:, :, j].reshape(b * c, *x.shape[-2:]), flat).view(b, c, *x.shape[-2:])
                             for j, p in enumerate(priors)], dim=2)
 
-    for p in priors:
-        p.eval()
     x = noise() * sigma_max
     if config.sampler == "projection":
         mixture_mag = torch.expm1(y)  # [B, 1, 1, F, N]
@@ -193,6 +196,132 @@ def separate_posterior(mixture: Tensor, priors: Sequence[ScorePrior],
         x = x - sigmas[-1] * noises(x, sigmas[-1])  # the denoised images (Tweedie)
     mags = from_image(x).mean(dim=1)  # [B, K, 257, 65], averaged over chains
     masks = spectral.ratio_masks(mags)
-    masked = spectral.synthesis(masks * spec[:, None], N_FFT, HOP, CLIP_LENGTH)  # [B, K, T]
-    return PosteriorResult(masked[0] if single else masked, mags[0] if single else mags,
-                           time.perf_counter() - began, {**asdict(config), "priors": [p.name for p in priors]})
+    return spectral.synthesis(masks * spec[:, None], N_FFT, HOP, CLIP_LENGTH), mags
+
+
+class PosteriorSeparator:
+    """Separation by posterior sampling with K score priors, behind the interface of
+    :class:`~priorsep.separate.separator.Separator` (``priors``, ``sample_rate``,
+    ``separate``, ``settings``), so the ``separate`` command and corpus runs take score
+    priors as they take the others. :func:`~priorsep.separate.separator.make_separator`
+    picks it for score priors.
+
+    Args:
+        priors: K >= 2 score priors (family ``score``), in the order of the outputs.
+        config: the sampler's settings (default :class:`PosteriorConfig()`).
+        level: the peak each mixture is scaled to before sampling (the estimates are
+            scaled back); ``None``: as it comes.
+        overlap: of the windows an input longer than one clip (16384 samples) is cut
+            into (:mod:`priorsep.separate.windows`); shorter inputs are zero-padded.
+        chunk: windows sampled together (memory, not results: every window draws its
+            noise from its own generator).
+        progress: show a progress bar (in windows).
+        device: where sampling runs; the priors are moved there, results come back on
+            the mixture's device. ``None``: the mixture's.
+
+    Example:
+        >>> import torch
+        >>> from priorsep.priors.score import ScorePrior
+        >>> priors = [ScorePrior(widths=(8, 8, 8, 8), name=n) for n in ("a", "b")]
+        >>> result = PosteriorSeparator(priors, PosteriorConfig(levels=2)).separate(torch.randn(20000) * 0.1)
+        >>> tuple(result.masked.shape), tuple(result.magnitudes.shape), result.windows
+        ((2, 20000), (2, 2, 257, 65), 2)
+    """
+
+    #: the estimates it gives (no generated sources: the priors sample magnitudes)
+    forms = ("masked",)
+
+    def __init__(self, priors: Sequence[ScorePrior], config: PosteriorConfig | None = None, *,
+                 level: float | None = None, overlap: float = 0.5, chunk: int = 16, progress: bool = False,
+                 device: str | torch.device | None = None):
+        from .separator import resolve_device
+
+        self.priors = check_score_priors(priors)
+        self.config = config or PosteriorConfig()
+        if level is not None and not level > 0:
+            raise ConfigError(f"level must be positive or None; got {level}")
+        if not 0.0 <= overlap < 1.0 or chunk < 1:
+            raise ConfigError(f"overlap must be in [0, 1) and chunk at least 1; got {overlap}, {chunk}")
+        self.level, self.overlap, self.chunk, self.progress = level, overlap, chunk, progress
+        self.device = None if device is None else resolve_device(device)
+        for p in self.priors:
+            p.eval()
+            if self.device is not None:
+                p.to(self.device)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.priors[0].sample_rate
+
+    @property
+    def length(self) -> int:
+        return CLIP_LENGTH
+
+    def settings(self) -> dict:
+        """JSON-serialisable: the method, the sampler's settings, the level, the windows."""
+        return {"method": "posterior sampling", "priors": [p.name for p in self.priors], **asdict(self.config),
+                "level": self.level, "overlap": self.overlap}
+
+    def separate(self, mixture: Tensor, bar: Progress | None = None) -> PosteriorResult:
+        """Separate ``mixture`` ``[T]`` or ``[B, T]`` (any length of at least one STFT
+        frame, 512 samples) at the priors' sample rate.
+
+        Args:
+            bar: a :class:`~priorsep.progress.Progress` (in windows) to advance instead of
+                this call's own.
+        Returns:
+            a :class:`PosteriorResult`: ``[B, K, T]`` estimates (``[K, T]`` for ``[T]``).
+        """
+        mixture = torch.as_tensor(mixture)
+        single = mixture.dim() == 1
+        mix = mixture[None] if single else mixture
+        if mix.dim() != 2 or not torch.is_floating_point(mix):
+            raise ConfigError(f"the mixture must be floating point, [T] or [B, T]; got {tuple(mixture.shape)} "
+                              f"{mixture.dtype}")
+        if mix.shape[-1] < N_FFT:
+            raise AudioError(f"the input has {mix.shape[-1]} samples; posterior sampling needs at least {N_FFT}")
+        if not torch.isfinite(mix).all():
+            raise ConfigError("the mixture holds NaN or infinite samples")
+        home = mix.device
+        mix = mix.float() if self.device is None else mix.float().to(self.device)
+        began = time.perf_counter()
+        b, t = mix.shape
+        peak = mix.abs().amax(dim=-1, keepdim=True)
+        scale = torch.ones_like(peak) if self.level is None else \
+            torch.where(peak > 0, peak / self.level, torch.ones_like(peak))  # [B, 1]
+        windows, n_win = frame_windows(mix / scale, CLIP_LENGTH, self.overlap)  # [B * W, L]
+        acc = OverlapAdd(b, n_win, len(self.priors), CLIP_LENGTH, t, self.overlap, device=mix.device)
+        mags, row = [], 0
+        own = bar is None
+        with Progress(windows.shape[0], "posterior sampling", "window", enabled=self.progress and own) if own \
+                else contextlib.nullcontext(bar) as bar:
+            for part in windows.split(self.chunk):
+                masked, mag = _sample(part, self.priors, self.config)
+                acc.add(row, masked)
+                mags.append(mag)
+                row += part.shape[0]
+                bar.update(part.shape[0])
+        masked = (acc.result() * scale[..., None]).to(home)
+        mags = (torch.cat(mags).view(b, n_win, *mags[0].shape[1:]) * scale[..., None, None, None]).to(home)
+        return PosteriorResult(masked[0] if single else masked, mags[0] if single else mags,
+                               time.perf_counter() - began, self.settings())
+
+
+def separate_posterior(mixture: Tensor, priors: Sequence[ScorePrior], config: PosteriorConfig | None = None, *,
+                       level: float | None = None, overlap: float = 0.5) -> PosteriorResult:
+    """Separate ``mixture`` into one source per score prior by posterior sampling
+    (``config.sampler``: projection, the default, or annealed Langevin; module docstring);
+    :class:`PosteriorSeparator` with its defaults.
+
+    Args:
+        mixture: ``[T]`` or ``[B, T]``; longer than one clip (16384 samples): windows.
+        priors: K score priors, in the order of the output's sources.
+        config: the sampler's settings (default :class:`PosteriorConfig()`).
+        level: the peak each mixture is scaled to first (``None``: as it comes).
+    Returns:
+        a :class:`PosteriorResult` (``[K, T]`` and ``[W, K, 257, 65]`` for a ``[T]`` input).
+
+    Shape:
+        mixture ``[B, T]`` -> masked ``[B, K, T]``, magnitudes ``[B, W, K, 257, 65]``.
+    """
+    return PosteriorSeparator(priors, config, level=level, overlap=overlap).separate(mixture)

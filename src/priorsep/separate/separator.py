@@ -42,7 +42,7 @@ from .config import PRESETS, SearchConfig
 from .objectives import OBJECTIVES, Objective, choose_objective
 from .windows import OverlapAdd, frame_windows
 
-__all__ = ["Separator", "SeparationResult", "check_priors", "peak_normalise", "resolve_device"]
+__all__ = ["Separator", "SeparationResult", "check_priors", "make_separator", "peak_normalise", "resolve_device"]
 
 #: the STFT of the masks (and of the magnitude objective) when no magnitude prior fixes one
 DEFAULT_MASK_STFT = (1024, 256)
@@ -76,6 +76,11 @@ class SeparationResult:
     restart_losses: Tensor
     seconds: float = 0.0
     settings: dict = field(default_factory=dict)
+
+    @property
+    def windows(self) -> int:
+        """Windows per mixture, ``W``."""
+        return int(self.latents[0].shape[-2])
 
     def as_dict(self, form: str = "masked") -> dict[str, Tensor]:
         """The estimates by source name: ``{name: [B, T]}`` (``[T]`` for a ``[T]`` input).
@@ -120,7 +125,8 @@ def check_priors(priors: Sequence[Prior], minimum: int = 2) -> list[Prior]:
     scores = [p.name for p in priors if getattr(p, "domain", None) == "score"]
     if scores:
         raise PriorError(f"{', '.join(scores)}: score priors are not searched; separate with them by posterior "
-                         "sampling (priorsep.separate.posterior.separate_posterior, benchmark method priorsep-score)")
+                         "sampling (priorsep.separate.make_separator or PosteriorSeparator; the separate command "
+                         "does it)")
     if len(priors) < minimum:
         raise PriorError(f"separation needs at least two priors; got {len(priors)}" if minimum == 2
                          else f"need at least {minimum} priors; got {len(priors)}")
@@ -206,6 +212,8 @@ def _mixture_seed(seed: int, window: Tensor) -> int:
 class Separator:
     """Separate mixtures by joint latent search over K priors (docs/method.md §3).
 
+    (:func:`make_separator` gives one, or posterior sampling for score priors.)
+
     Args:
         priors: K priors (at least ``min_priors``) with one sample rate and one length.
         config: a :class:`SearchConfig`, or the name of one in :data:`PRESETS`
@@ -227,6 +235,9 @@ class Separator:
         >>> tuple(result.masked.shape), sorted(result.history)
         ((2, 16384), ['fc', 'mc', 'ms', 'sd', 'total'])
     """
+
+    #: the estimates it gives
+    forms = ("masked", "generated")
 
     def __init__(self, priors: Sequence[Prior], config: SearchConfig | str | None = None, *,
                  progress: bool = False, min_priors: int = 2, device: str | torch.device | None = None,
@@ -280,6 +291,11 @@ class Separator:
     @property
     def length(self) -> int:
         return self.priors[0].length
+
+    @property
+    def overlap(self) -> float:
+        """Of the windows of inputs longer than the priors (``config.overlap``)."""
+        return self.config.overlap
 
     @property
     def min_length(self) -> int:
@@ -476,3 +492,43 @@ class Separator:
             "latents": [z.detach()[rows] for z in latents],
             "restart_losses": final["total"].reshape(r, n).T.detach().cpu(),
         }
+
+
+def make_separator(priors: Sequence[Prior], config: SearchConfig | str | None = None, *, progress: bool = False,
+                   device: str | torch.device | None = None, **overrides: Any):
+    """The separator for ``priors``: a :class:`Separator` (latent search), or, when every
+    prior is a score prior, a :class:`~priorsep.separate.posterior.PosteriorSeparator`
+    (posterior sampling). Both have ``priors``, ``sample_rate``, ``forms`` (the estimates
+    they give), ``separate(mixture, bar=None)`` and ``settings()``.
+
+    For score priors only ``seed`` and ``level`` of the search's settings apply (``level``
+    ``"auto"``: 1, as for the magnitude fit); any other setting changed from the ``best``
+    preset is refused in one line, as is a mix of score and other priors.
+
+    >>> from priorsep.data import builtin_example
+    >>> type(make_separator(builtin_example(6)[0])).__name__
+    'Separator'
+    """
+    score = [getattr(p, "domain", None) == "score" for p in priors]
+    if not any(score):
+        return Separator(priors, config, progress=progress, device=device, **overrides)
+    if not all(score):
+        names = lambda want: ", ".join(p.name for p, s in zip(priors, score) if s == want)  # noqa: E731
+        raise PriorError(f"score priors ({names(True)}) are separated by posterior sampling and the others "
+                         f"({names(False)}) by latent search; use priors of one kind")
+    if config is None or isinstance(config, str):
+        if (config or "best") not in PRESETS:
+            raise ConfigError(f"unknown preset {config!r}; known: {', '.join(sorted(PRESETS))}")
+        config = PRESETS[config or "best"]
+    config = dataclasses.replace(config, **overrides)
+    best = PRESETS["best"]
+    changed = [f.name for f in dataclasses.fields(SearchConfig)
+               if f.name not in ("seed", "level") and getattr(config, f.name) != getattr(best, f.name)]
+    if changed:
+        raise ConfigError(f"score priors are separated by posterior sampling; latent-search settings do not apply "
+                          f"to them: {', '.join(changed)}")
+    from .posterior import PosteriorConfig, PosteriorSeparator
+
+    level = 1.0 if config.level == "auto" else config.level
+    return PosteriorSeparator(priors, PosteriorConfig(seed=config.seed), level=level, progress=progress,
+                              device=device)
