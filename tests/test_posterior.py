@@ -199,3 +199,27 @@ def test_the_latent_search_refuses_score_priors_in_one_line(gaussian_priors):
 
     with pytest.raises(PriorError, match="tone, hiss: score priors are not searched; .*posterior"):
         Separator(gaussian_priors)
+
+
+def test_score_training_goes_on_from_an_init_prior(clip_dir, tmp_path, capsys):
+    """--family score --init: the run starts from the prior's weights (its widths, not the
+    default ones), the export records it, and a specvae --init is refused in one line."""
+    from priorsep.cli import main
+    from priorsep.priors import SpecVAE
+
+    torch.manual_seed(1)
+    start = save_prior(ScorePrior(widths=(8, 8, 16, 16), name="tones"), tmp_path / "start.safetensors")
+    out = tmp_path / "tones2.safetensors"
+    args = ["train", str(clip_dir), "--family", "score", "--name", "tones", "--out", str(out), "--batch", "4"]
+    assert main(args + ["--steps", "2", "--init", str(start)]) == 0
+    trained, init = load_prior(out), load_prior(start)
+    assert trained.widths == (8, 8, 16, 16)
+    assert trained.metadata["training"]["init"]["name"] == "tones" and trained.metadata["training"]["steps"] == 2
+    # two small steps move the weights a little from the start; a fresh network is far away
+    moved = (trained.out.weight - init.out.weight).norm() / init.out.weight.norm()
+    fresh = ScorePrior(widths=(8, 8, 16, 16))
+    assert moved < 0.2 < (fresh.out.weight - init.out.weight).norm() / init.out.weight.norm()
+    vae = save_prior(SpecVAE(8, 4, name="sines"), tmp_path / "vae.safetensors")
+    capsys.readouterr()
+    assert main(args + ["--steps", "1", "--init", str(vae), "--run-dir", str(tmp_path / "r2")]) == 2
+    assert "--init for the score family needs a score prior; got SpecVAE" in capsys.readouterr().err

@@ -21,7 +21,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="specvae: a clip-level VAE on log-magnitude spectrograms with an encoder, trained by "
                         "reconstruction, the family of the bundled priors (default); wavegan: the paper's waveform "
                         "GAN (needs a GPU to learn its class); score: a diffusion (score) model on log-magnitude "
-                        "spectrograms, separated by posterior sampling (separate --method posterior)")
+                        "spectrograms, separated by posterior sampling (priorsep separate with score priors)")
     p.add_argument("--recipe", choices=("paper", "fast", "recon", "vae", "mixture", "mixture-aug", "dsm"),
                    help="wavegan: paper (WGAN-GP, 5 critic steps, batch 64), fast (non-saturating + lazy R1, "
                         "batch 16, the default) or recon (the generator as an autoencoder's decoder, a "
@@ -38,7 +38,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=positive_int, help="override the recipe's batch size")
     p.add_argument("--init", metavar="PRIOR",
                    help="--recipe mixture: the specvae prior (name or file) whose encoder is trained on mixtures; "
-                        "its decoder is kept")
+                        "its decoder is kept. --family score: the score prior to go on training (e.g. piano-score; "
+                        "its weights, a fresh optimiser)")
     p.add_argument("--interference", action="append", metavar="FOLDER",
                    help="--recipe mixture: other classes' clips mixed into each example (repeatable)")
     length = p.add_mutually_exclusive_group(required=True)

@@ -327,6 +327,11 @@ class TrainingLoop(abc.ABC):
         return save_prior(
             self.prior(), out,
             training={"family": self.family, "recipe": asdict(self.recipe), "steps": self.step,
-                      "seconds": round(self.seconds, 1), "seed": self.seed, "bf16": self.bf16, "command": command},
+                      "seconds": round(self.seconds, 1), "seed": self.seed, "bf16": self.bf16, "command": command,
+                      **self.training_record()},
             data=self.clips.describe(),
         )
+
+    def training_record(self) -> dict[str, Any]:
+        """More facts for the export's ``training`` record (a fine-tuned prior's ``init``)."""
+        return {}

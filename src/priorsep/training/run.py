@@ -62,7 +62,8 @@ def train_prior(data: str | os.PathLike, out: str | os.PathLike, *, name: str, f
         command: the command line, recorded in the prior's metadata.
         init, interference: recipe ``mixture`` (specvae): the prior whose encoder is trained
             (name or file; its decoder is kept) and folders of other classes' clips mixed
-            in (:mod:`priorsep.training.encoder`).
+            in (:mod:`priorsep.training.encoder`). Family ``score``: ``init`` is a score
+            prior to go on training (fine-tuning from its weights).
         say: where progress messages go (rank 0 only).
     Returns:
         the trainer, after training and export.
@@ -83,8 +84,12 @@ def train_prior(data: str | os.PathLike, out: str | os.PathLike, *, name: str, f
         if not init or not interference:
             raise ConfigError(f"--recipe {recipe} needs --init PRIOR (the prior whose encoder is trained) and "
                               "--interference FOLDER (other classes' clips; repeatable)")
+    elif trainer_class is ScoreTrainer:
+        if interference:
+            raise ConfigError("--interference belongs to --recipe mixture (specvae)")
     elif init or interference:
-        raise ConfigError("--init and --interference belong to --recipe mixture")
+        raise ConfigError("--init and --interference belong to --recipe mixture (specvae) and --init to the "
+                          "score family")
     if steps is None and minutes is None:
         raise ConfigError("give a budget: steps or minutes")
     from ..separate.separator import resolve_device
@@ -111,6 +116,10 @@ def train_prior(data: str | os.PathLike, out: str | os.PathLike, *, name: str, f
         from ..priors import load_prior
 
         extra = {"init": load_prior(init), "interference": _joined([load_folder(f) for f in interference])}
+    elif init:  # a score prior to go on training
+        from ..priors import load_prior
+
+        extra = {"init": load_prior(init)}
     rank, device = distributed.init_processes(device) if parallel else (0, device)
     tell = say if rank == 0 else (lambda text: None)
     tell(f"{clips.clips.shape[0]} clips from {clips.files} files in {data} "

@@ -62,6 +62,9 @@ class ScoreTrainer(TrainingLoop):
         recipe: ``"dsm"`` or a :class:`ScoreRecipe`.
         batch: overrides the recipe's batch size.
         seed: seeds the weights, the batches, the augmentation and the noise.
+        init: a score prior to go on training (fine-tuning; its widths replace ``widths``):
+            the model and its average start from its weights, the optimiser afresh. The
+            export records it (``training.init``).
 
     Attributes ``model`` (trained), ``ema`` (its moving average, exported) and ``opt``.
     """
@@ -75,10 +78,17 @@ class ScoreTrainer(TrainingLoop):
 
     def __init__(self, clips: ClipSet, run_dir: str | os.PathLike, *, widths: tuple[int, ...] = (32, 64, 96, 128),
                  recipe: str | ScoreRecipe | None = None, batch: int | None = None, seed: int = 0,
-                 device: str = "cpu", bf16: bool = False, name: str = "prior"):
-        self.widths = tuple(widths)
+                 device: str = "cpu", bf16: bool = False, name: str = "prior", init: ScorePrior | None = None):
+        if init is not None and not isinstance(init, ScorePrior):
+            raise ConfigError(f"--init for the score family needs a score prior; got {type(init).__name__}")
+        self.init = init
+        self.widths = tuple(init.widths if init is not None else widths)
         super().__init__(clips, run_dir, recipe=recipe or "dsm", batch=batch, seed=seed, device=device, bf16=bf16,
                          name=name)
+        if init is not None:
+            state = {k: v.to(self.device) for k, v in init.state_dict().items()}
+            self.model.load_state_dict(state)
+            self.ema.load_state_dict(state)
 
     def build(self) -> None:
         self.model = ScorePrior(self.widths, SAMPLE_RATE, self.name).to(self.device)
@@ -133,6 +143,13 @@ class ScoreTrainer(TrainingLoop):
 
     def checkpoint_json(self) -> dict[str, Any]:
         return {"arch": self.model.arch_config()}
+
+    def training_record(self) -> dict[str, Any]:
+        if self.init is None:
+            return {}
+        meta = getattr(self.init, "metadata", {}) or {}
+        return {"init": {"name": meta.get("name", self.init.name), "training": meta.get("training"),
+                         "data": meta.get("data")}}
 
     def check_resumable(self, meta: dict, path: Path) -> None:
         if meta.get("arch") != self.model.arch_config():
