@@ -122,9 +122,9 @@ class PosteriorResult:
         ``"masked"``)."""
         if form != "masked":
             raise ConfigError(f"posterior sampling gives masked estimates only; got form {form!r}")
-        names = list(self.settings.get("priors") or [f"source_{k}" for k in range(self.masked.shape[-2])])
-        keys = [name if names.count(name) == 1 else f"{name}_{k}" for k, name in enumerate(names)]
-        return {key: self.masked[..., k, :] for k, key in enumerate(keys)}
+        from .separator import by_name
+
+        return by_name(self.masked, self.settings.get("priors"))
 
 
 def check_score_priors(priors: Sequence[ScorePrior]) -> list[ScorePrior]:

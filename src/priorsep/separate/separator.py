@@ -87,14 +87,23 @@ class SeparationResult:
 
         ``form`` is ``"masked"`` (the mixture-consistent estimates, the default) or
         ``"generated"``. Names come from the priors in order; a name used twice gets its
-        position appended (``tone``, ``tone_1``).
+        position appended (``tone_0``, ``tone_1``).
         """
         if form not in ("masked", "generated"):
             raise ConfigError(f"form must be 'masked' or 'generated'; got {form!r}")
-        estimates = getattr(self, form)
-        names = list(self.settings.get("priors") or [f"source_{k}" for k in range(estimates.shape[-2])])
-        keys = [name if names.count(name) == 1 else f"{name}_{k}" for k, name in enumerate(names)]
-        return {key: estimates[..., k, :] for k, key in enumerate(keys)}
+        return by_name(getattr(self, form), self.settings.get("priors"))
+
+
+def by_name(estimates: Tensor, names: Sequence[str] | None) -> dict[str, Tensor]:
+    """``{name: [B, T]}`` of estimates ``[B, K, T]`` (or ``[K, T]``); a name used twice gets
+    its position appended (every use), missing names are ``source_k``.
+
+    >>> sorted(by_name(torch.zeros(3, 4), ["tone", "tone", "burst"]))
+    ['burst', 'tone_0', 'tone_1']
+    """
+    names = list(names or [f"source_{k}" for k in range(estimates.shape[-2])])
+    keys = [name if names.count(name) == 1 else f"{name}_{k}" for k, name in enumerate(names)]
+    return {key: estimates[..., k, :] for k, key in enumerate(keys)}
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
