@@ -143,6 +143,8 @@ def test_posterior_sampling_refuses_bad_input(gaussian_priors, tone_burst):
         separate_posterior(mix, gaussian_priors[:1])
     with pytest.raises(PriorError, match="needs score priors.*tone"):
         separate_posterior(mix, tone_burst)
+    with pytest.raises(PriorError, match="sample rates differ"):
+        separate_posterior(mix, [gaussian_priors[0], ScorePrior(widths=(4, 4, 4, 4), sample_rate=8000)])
     with pytest.raises(AudioError, match="300 samples; posterior sampling needs at least 512"):
         separate_posterior(mix[:300], gaussian_priors)
     with pytest.raises(ConfigError, match="NaN"):

@@ -128,13 +128,16 @@ class PosteriorResult:
 
 
 def check_score_priors(priors: Sequence[ScorePrior]) -> list[ScorePrior]:
-    """At least two score priors, or one :class:`~priorsep.errors.PriorError` line."""
+    """At least two score priors of one sample rate, or one error line."""
     priors = list(priors)
     if len(priors) < 2:
         raise ConfigError(f"posterior sampling needs at least two score priors; got {len(priors)}")
     wrong = [getattr(p, "name", type(p).__name__) for p in priors if not isinstance(p, ScorePrior)]
     if wrong:
         raise PriorError(f"posterior sampling needs score priors (family 'score'); {', '.join(wrong)} are not")
+    if len({p.sample_rate for p in priors}) > 1:
+        desc = ", ".join(f"{p.name}: {p.sample_rate} Hz" for p in priors)
+        raise PriorError(f"the priors' sample rates differ ({desc}); use priors made for one rate")
     return priors
 
 
