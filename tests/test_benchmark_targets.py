@@ -1,0 +1,41 @@
+"""``benchmarks/targets.py``: issue 14's item 7 tabled from a benchmark CSV, on hand numbers."""
+
+import csv
+import importlib.util
+from pathlib import Path
+
+TARGETS = Path(__file__).resolve().parents[1] / "benchmarks" / "targets.py"
+FIELDS = ["set", "method", "class", "statistic", "n", "si_sdr"]
+
+
+def load():
+    spec = importlib.util.spec_from_file_location("targets", TARGETS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, FIELDS)
+        w.writeheader()
+        for s, m, c, v, n in rows:
+            w.writerow({"set": s, "method": m, "class": c, "statistic": "median", "n": n, "si_sdr": v})
+            w.writerow({"set": s, "method": m, "class": c, "statistic": "mean", "n": n, "si_sdr": -99})
+
+
+def test_margin_gap_share_and_the_noise_rule(tmp_path):
+    targets = load()
+    rows = []
+    for c, now, tmpl, nmf, oracle in (("a", 12.0, 8.0, 7.0, 14.0),   # margin +4, share (12-10)/(14-10) = 50 %
+                                      ("b", 9.0, 5.0, 6.5, 10.5)):  # margin +2.5 (short 0.5); oracle 0.5 dB above today
+        rows += [("a+b", "priorsep-masked", c, now, 100), ("a+b", "template", c, tmpl, 100),
+                 ("a+b", "nmf-dict", c, nmf, 100), ("a+b", "prior-oracle", c, oracle, 10)]
+    rows.append(("a+b", "priorsep-score-masked", "a", 11.5, 10))
+    write_csv(tmp_path / "r.csv", rows)
+    base = {("a+b", "a"): 10.0, ("a+b", "b"): 10.0}
+    text, counts = targets.table(targets.medians(tmp_path / "r.csv"), base)
+    row_a, row_b = text.splitlines()[2:]
+    assert row_a == ("| a+b | a | 8.0 | 10.0 | 12.0 (100) | +4.0 | 14.0 (10) | 50 % | yes | 11.5 (10) | +3.5 |")
+    assert row_b == ("| a+b | b | 6.5 | 10.0 | 9.0 (100) | +2.5 (short 0.5) | 10.5 (10) | n/a | no | - | - |")
+    assert dict(counts) == {"rows": 2, "margin": 1, "gap": 1, "no gap": 1, "both": 1, "score margin": 1}
