@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -53,18 +54,20 @@ def fmt(x: float | None, signed: bool = False) -> str:
 
 
 def table(results: dict, base: dict[tuple[str, str], float]) -> tuple[str, dict]:
-    sets = sorted({s for s, _, _ in results}, key=lambda s: (s.startswith("shifted"), s.count("+"), s))
+    classes: dict[str, list[str]] = defaultdict(list)  # per set, in the CSV's order
+    for s, _, c in results:
+        if c not in classes[s]:
+            classes[s].append(c)
+    sets = sorted(classes, key=lambda s: (s.startswith("shifted"), s.count("+"), s))
     lines = ["| set | class | better of template, nmf-dict | today | default now (n) | margin (target +3) "
              "| prior-oracle (n) | share of today's gap closed (target 50 %) | both met "
              "| score priors (n) | their margin |",
              "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
     counts: dict[str, int] = defaultdict(int)
     for s in sets:
-        classes = [c for c in s.removeprefix("shifted-").split("-")[0].split("+")]
-        for c in classes:
-            get = lambda m: results.get((s, m, c))  # noqa: E731
-            now, tmpl, nmf, oracle, score = (get(m) for m in ("priorsep-masked", "template", "nmf-dict",
-                                                              "prior-oracle", "priorsep-score-masked"))
+        for c in classes[s]:
+            now, tmpl, nmf, oracle, score = (results.get((s, m, c)) for m in (
+                "priorsep-masked", "template", "nmf-dict", "prior-oracle", "priorsep-score-masked"))
             if now is None or tmpl is None or nmf is None:
                 continue
             better = max(tmpl[0], nmf[0])
@@ -98,8 +101,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "TARGETS.md")
     args = ap.parse_args()
     body, counts = table(medians(args.results), today(args.today))
-    text = (f"# Issue 14, item 7: the targets per class\n\nMade by `python benchmarks/targets.py --results "
-            f"{args.results.name}` from the benchmark's CSV (its header in RESULTS.md says how it was run); "
+    command = " ".join(["python", "benchmarks/targets.py", *sys.argv[1:]])
+    text = (f"# Issue 14, item 7: the targets per class\n\nMade by `{command}` from the benchmark's CSV "
+            f"`{args.results.name}` (its header in RESULTS.md says how it was run); "
             f"\"today\" from `{args.today.name}`. Median SI-SDR (dB) of the default output (`priorsep-masked`); "
             f"the score priors' column is `priorsep-score-masked` (posterior sampling), for comparison.\n\n"
             f"{body}\n\nMargin met on {counts['margin']} of {counts['rows']} columns, the gap share on "
