@@ -63,13 +63,16 @@ def main(argv: list[str] | None = None) -> int:
         f"- **Command:** `{t.get('command')}`",
     ]
     init = t.get("init")
-    if init:  # an encoder trained on mixtures: the decoder is the init prior's, kept as it was
-        it = init.get("training") or {}
+    it = (init or {}).get("training") or {}
+    earlier = (f"`{(init or {}).get('name')}` ({(it.get('recipe') or {}).get('name')} recipe, {it.get('steps')} steps, "
+               f"{float(it.get('seconds', 0)) / 60:.1f} min; `{it.get('command')}`)")
+    if init and t.get("family") == "score":  # trained on from a score prior's weights: every weight trained
+        lines.append(f"- **Started from:** the weights of the prior {earlier}, with a fresh optimiser; "
+                     f"{int(it.get('steps') or 0) + int(t.get('steps') or 0):,} steps in all.")
+    elif init:  # an encoder trained on mixtures: the decoder is the init prior's, kept as it was
         interference = data.get("interference") or {}
         lines += [
-            f"- **Decoder:** kept frozen from the prior `{init.get('name')}` ({(it.get('recipe') or {}).get('name')} "
-            f"recipe, {it.get('steps')} steps, {float(it.get('seconds', 0)) / 60:.1f} min; `{it.get('command')}`); "
-            "only the encoder was trained here.",
+            f"- **Decoder:** kept frozen from the prior {earlier}; only the encoder was trained here.",
             f"- **Interference:** {interference.get('clips')} clips of `{interference.get('folder')}`.",
         ]
     if meta.get("density"):
