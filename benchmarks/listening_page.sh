@@ -8,6 +8,7 @@
 # Needs the checkout's venv (.venv) and `apt-get install chromium`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v chromium >/dev/null || { echo "listening_page: needs chromium (apt-get install chromium)" >&2; exit 1; }
 OUT=benchmarks/listening
 mkdir -p "$OUT"
 .venv/bin/priorsep benchmark --only-sets digits+drums-paper,shifted-drums+piano \

@@ -70,6 +70,13 @@ def test_a_rerun_comes_from_the_cache(results, capsys):
     assert "unknown method(s) ['nope']" in capsys.readouterr().err
 
 
+def test_an_out_under_a_file_is_refused_before_any_method_runs(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["benchmark", "--methods", "nmf", "--out", str(tmp_path / "file" / "R.md")]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"{tmp_path / 'file'} is not a folder")
+    assert not (tmp_path / ".bench-cache").exists()
+
+
 def test_jobs_split_the_sets_over_processes_that_share_the_cache(tmp_path):
     out = tmp_path / "R.md"
     assert main(["--threads", "1", "benchmark", "--jobs", "2", "--limit", "1", "--methods", "mixture,oracle-irm",

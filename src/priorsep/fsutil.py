@@ -74,6 +74,30 @@ def check_input_path(path: str | os.PathLike) -> Path:
     return path
 
 
+def check_parents(path: str | os.PathLike) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, or one :class:`~priorsep.errors.AudioError` line
+    if the nearest of its parent folders that exists is a file (so that missing folders can be
+    made later; checked before anything slow starts).
+
+    >>> import tempfile, pathlib
+    >>> file = pathlib.Path(tempfile.mkdtemp()) / "f.txt"
+    >>> _ = file.write_text("x")
+    >>> check_parents(file / "new" / "out.md")
+    Traceback (most recent call last):
+    ...
+    priorsep.errors.AudioError: .../f.txt/new/out.md: .../f.txt is not a folder
+    """
+    from .errors import AudioError
+
+    path = Path(path)
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise AudioError(f"{path}: {parent} is not a folder")
+            break
+    return path
+
+
 def swap_in(stage: Path, target: Path) -> None:
     """Replace the folder ``target`` (if any) by the finished folder ``stage``, the whole
     folder at once: the old one is moved aside first, then deleted."""
@@ -144,11 +168,7 @@ class StagedDir:
                 shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
                 raise AudioError(f"{self.out} already holds {len(held)} file{'s' if len(held) > 1 else ''} ({shown}); "
                                  "pass --force to replace them, or choose another folder")
-        for parent in self.out.absolute().parents:
-            if parent.exists():
-                if not parent.is_dir():
-                    raise AudioError(f"{self.out}: {parent} is not a folder")
-                break
+        check_parents(self.out)
 
     def __enter__(self) -> Path:
         parent = self.out.absolute().parent

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import CliError, class_specs, device_option, positive_int, search_config, search_options
+from ..fsutil import check_parents
+from .common import class_specs, device_option, positive_int, search_config, search_options
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -47,12 +48,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    for parent in out.absolute().parents:  # a missing folder is made, below
-        if parent.exists():
-            if not parent.is_dir():
-                raise CliError(f"{out}: {parent} is not a folder")
-            break
+    out = check_parents(args.out)  # a missing folder is made, below
 
     from .. import bench
 

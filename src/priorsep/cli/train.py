@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import positive_int
+from .common import CliError, positive_int
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +35,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "plus convolution (no checkerboard artefacts)")
     p.add_argument("--channels", type=positive_int, default=160, help="specvae: hidden width (default 160)")
     p.add_argument("--latent-dim", type=positive_int, default=64, help="specvae: latent size (default 64)")
+    p.add_argument("--widths", type=_widths, metavar="W1,W2,W3,W4",
+                   help="score: the U-Net's channels at its four resolutions (default 32,64,96,128)")
+    p.add_argument("--n-fft", type=positive_int, help="score: STFT size of its images (default 512; 1024: 16 Hz "
+                                                      "bins, about twice the compute a step)")
+    p.add_argument("--hop", type=positive_int, help="score: STFT hop of its images (default 256)")
     p.add_argument("--batch", type=positive_int, help="override the recipe's batch size")
     p.add_argument("--init", metavar="PRIOR",
                    help="--recipe mixture: the specvae prior (name or file) whose encoder is trained on mixtures; "
@@ -65,10 +70,25 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_density)
 
 
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) != 4 or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"want four positive channel counts, e.g. 32,64,96,128; got {text!r}")
+    return widths
+
+
 def run(args: argparse.Namespace) -> int:
     from ..training import train_prior
 
-    model = {"wavegan": {"d": args.d, "upsample": args.upsample}, "score": {},
+    score = {k: v for k, v in (("widths", args.widths), ("n_fft", args.n_fft), ("hop", args.hop)) if v is not None}
+    if score and args.family != "score":
+        raise CliError("--widths, --n-fft and --hop belong to --family score")
+    if score and args.init:
+        raise CliError("--init keeps the init prior's --widths, --n-fft and --hop; leave them out")
+    model = {"wavegan": {"d": args.d, "upsample": args.upsample}, "score": score,
              "specvae": {"channels": args.channels, "latent_dim": args.latent_dim}}[args.family]
     trainer = train_prior(args.data, args.out, name=args.name, family=args.family, recipe=args.recipe,
                           steps=args.steps, minutes=args.minutes, run_dir=args.run_dir, resume=args.resume,
@@ -77,8 +97,9 @@ def run(args: argparse.Namespace) -> int:
                           progress=sys.stderr.isatty(), init=args.init, interference=args.interference,
                           say=lambda text: print(text, file=sys.stderr))
     if trainer.rank == 0:
-        size = {"wavegan": f"d={args.d}, {trainer.recipe.name} recipe", "score": "score, dsm recipe",
-                "specvae": f"specvae C={args.channels} D={args.latent_dim}"}[args.family]
+        size = {"wavegan": f"d={args.d}, {trainer.recipe.name} recipe",
+                "specvae": f"specvae C={args.channels} D={args.latent_dim}"}.get(args.family) or \
+            f"score widths={','.join(map(str, trainer.widths))} STFT {trainer.n_fft}/{trainer.hop}, dsm recipe"
         print(f"wrote {args.out} ({trainer.name}, {size}, step {trainer.step}, {trainer.seconds / 60:.1f} min); "
               f"checkpoints and samples in {trainer.run_dir}")
     return 0

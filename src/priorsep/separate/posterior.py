@@ -1,6 +1,7 @@
 """Separation by posterior sampling with score priors (:mod:`priorsep.priors.score`).
 
-The K sources' log-magnitude images ``x_k`` (``log(1 + |X|)``, 512/256 STFT, 256 x 64) are
+The K sources' log-magnitude images ``x_k`` (``log(1 + |X|)`` of the priors' STFT, by default
+512/256 and 256 x 64; every prior of one separation must share it) are
 sampled jointly, from noise of width ``sigma_max`` down to ``sigma_min`` over a geometric
 schedule, given the mixture's image ``y``. Two samplers:
 
@@ -45,7 +46,7 @@ from torch import Tensor
 from .. import spectral
 from ..constants import CLIP_LENGTH
 from ..errors import AudioError, ConfigError, PriorError
-from ..priors.score import HOP, N_FFT, ScorePrior, from_image, sigma_schedule, to_image
+from ..priors.score import ScorePrior, from_image, sigma_schedule
 from ..progress import Progress
 from .windows import OverlapAdd, frame_windows
 
@@ -97,8 +98,8 @@ class PosteriorResult:
 
     Attributes:
         masked: mixture-consistent estimates ``[B, K, T]`` (they sum to the mixture).
-        magnitudes: the sampled magnitudes of every window, ``[B, W, K, 257, 65]`` (512/256
-            STFT, at the input's level).
+        magnitudes: the sampled magnitudes of every window, ``[B, W, K, F + 1, N + 1]`` of the
+            priors' STFT (``[B, W, K, 257, 65]`` for the default 512/256), at the input's level.
         seconds: wall time.
         settings: :meth:`PosteriorSeparator.settings`.
         losses: empty: sampling minimises no loss (the field keeps the
@@ -128,7 +129,7 @@ class PosteriorResult:
 
 
 def check_score_priors(priors: Sequence[ScorePrior]) -> list[ScorePrior]:
-    """At least two score priors of one sample rate, or one error line."""
+    """At least two score priors of one sample rate and one STFT, or one error line."""
     priors = list(priors)
     if len(priors) < 2:
         raise ConfigError(f"posterior sampling needs at least two score priors; got {len(priors)}")
@@ -138,6 +139,10 @@ def check_score_priors(priors: Sequence[ScorePrior]) -> list[ScorePrior]:
     if len({p.sample_rate for p in priors}) > 1:
         desc = ", ".join(f"{p.name}: {p.sample_rate} Hz" for p in priors)
         raise PriorError(f"the priors' sample rates differ ({desc}); use priors made for one rate")
+    if len({(p.n_fft, p.hop) for p in priors}) > 1:
+        desc = ", ".join(f"{p.name}: {p.n_fft}/{p.hop}" for p in priors)
+        raise PriorError(f"the score priors' STFTs differ ({desc}); posterior sampling needs priors trained with "
+                         "one --n-fft and --hop")
     return priors
 
 
@@ -162,10 +167,11 @@ def _log_likelihood_grad(x: Tensor, y: Tensor, width: Tensor) -> Tensor:
 @torch.no_grad()
 def _sample(mix: Tensor, priors: Sequence[ScorePrior], config: PosteriorConfig) -> tuple[Tensor, Tensor]:
     """The sampler (module docstring) on clips ``mix [N, 16384]``: mixture-consistent
-    estimates ``[N, K, 16384]`` and the sampled magnitudes ``[N, K, 257, 65]``."""
+    estimates ``[N, K, 16384]`` and the sampled magnitudes ``[N, K, F + 1, N + 1]``."""
     b, k, c = mix.shape[0], len(priors), config.chains
-    spec = spectral.analysis(mix, N_FFT, HOP)  # [B, 257, 65]
-    y = to_image(spec)[:, None, None]  # [B, 1, 1, 256, 64]
+    n_fft, hop = priors[0].n_fft, priors[0].hop  # one STFT for all (check_score_priors)
+    spec = spectral.analysis(mix, n_fft, hop)  # [B, F + 1, N + 1]
+    y = priors[0].image(spec)[:, None, None]  # [B, 1, 1, F, N]
     sigma_max = config.sigma_max or min(p.sigma_max for p in priors)
     sigma_min = max(p.sigma_min for p in priors)
     sigmas = sigma_schedule(config.levels, sigma_max, sigma_min).to(mix.device)
@@ -197,9 +203,9 @@ def _sample(mix: Tensor, priors: Sequence[ScorePrior], config: PosteriorConfig) 
                 grad = -noises(x, sigma) / sigma + _log_likelihood_grad(x, y, width)  # the score and the likelihood's
                 x = x + eta * grad + torch.sqrt(2 * eta) * noise()
         x = x - sigmas[-1] * noises(x, sigmas[-1])  # the denoised images (Tweedie)
-    mags = from_image(x).mean(dim=1)  # [B, K, 257, 65], averaged over chains
+    mags = from_image(x).mean(dim=1)  # [B, K, F + 1, N + 1], averaged over chains
     masks = spectral.ratio_masks(mags)
-    return spectral.synthesis(masks * spec[:, None], N_FFT, HOP, CLIP_LENGTH), mags
+    return spectral.synthesis(masks * spec[:, None], n_fft, hop, CLIP_LENGTH), mags
 
 
 class PosteriorSeparator:
@@ -267,7 +273,7 @@ class PosteriorSeparator:
 
     def separate(self, mixture: Tensor, bar: Progress | None = None) -> PosteriorResult:
         """Separate ``mixture`` ``[T]`` or ``[B, T]`` (any length of at least one STFT
-        frame, 512 samples) at the priors' sample rate.
+        frame, ``n_fft`` samples: 512 by default) at the priors' sample rate.
 
         Args:
             bar: a :class:`~priorsep.progress.Progress` (in windows) to advance instead of
@@ -281,8 +287,9 @@ class PosteriorSeparator:
         if mix.dim() != 2 or not torch.is_floating_point(mix):
             raise ConfigError(f"the mixture must be floating point, [T] or [B, T]; got {tuple(mixture.shape)} "
                               f"{mixture.dtype}")
-        if mix.shape[-1] < N_FFT:
-            raise AudioError(f"the input has {mix.shape[-1]} samples; posterior sampling needs at least {N_FFT}")
+        n_fft = self.priors[0].n_fft
+        if mix.shape[-1] < n_fft:
+            raise AudioError(f"the input has {mix.shape[-1]} samples; posterior sampling needs at least {n_fft}")
         if not torch.isfinite(mix).all():
             raise ConfigError("the mixture holds NaN or infinite samples")
         home = mix.device
@@ -322,9 +329,10 @@ def separate_posterior(mixture: Tensor, priors: Sequence[ScorePrior], config: Po
         config: the sampler's settings (default :class:`PosteriorConfig()`).
         level: the peak each mixture is scaled to first (``None``: as it comes).
     Returns:
-        a :class:`PosteriorResult` (``[K, T]`` and ``[W, K, 257, 65]`` for a ``[T]`` input).
+        a :class:`PosteriorResult` (``[K, T]`` and ``[W, K, F + 1, N + 1]`` for a ``[T]`` input).
 
     Shape:
-        mixture ``[B, T]`` -> masked ``[B, K, T]``, magnitudes ``[B, W, K, 257, 65]``.
+        mixture ``[B, T]`` -> masked ``[B, K, T]``, magnitudes ``[B, W, K, F + 1, N + 1]``
+        (``F + 1, N + 1 = 257, 65`` for the default STFT).
     """
     return PosteriorSeparator(priors, config, level=level, overlap=overlap).separate(mixture)

@@ -2,7 +2,8 @@
 
 Vincent, "A Connection Between Score Matching and Denoising Autoencoders" (Neural
 Computation 2011), in the noise-prediction form of Ho et al. (NeurIPS 2020,
-arXiv:2006.11239): for a clip's image ``x`` (``log(1 + |X|)``, 512/256 STFT, 256 x 64),
+arXiv:2006.11239): for a clip's image ``x`` (``log(1 + |X|)`` of the prior's STFT, by
+default 512/256 and 256 x 64),
 a width ``sigma`` drawn log-uniformly from ``[sigma_min, sigma_max]`` and ``eps ~ N(0, I)``,
 the loss is ``mean((eps_hat(x + sigma eps, sigma) - eps)^2)``, which weights each level's
 score-matching loss by ``sigma^2`` (Song & Ermon 2019).
@@ -30,7 +31,7 @@ from .. import spectral
 from ..constants import SAMPLE_RATE
 from ..data.folder import ClipSet
 from ..errors import ConfigError
-from ..priors.score import HOP, N_FFT, ScorePrior, to_image
+from ..priors.score import HOP, N_FFT, ScorePrior
 from .augment import shifted
 from .loop import TrainingLoop
 
@@ -59,10 +60,12 @@ class ScoreTrainer(TrainingLoop):
         clips: training clips ``[N, 16384]``.
         run_dir: folder for checkpoints, samples and the loss log.
         widths: the network's channels per resolution.
+        n_fft, hop: the STFT of the prior's images (:class:`ScorePrior`).
         recipe: ``"dsm"`` or a :class:`ScoreRecipe`.
         batch: overrides the recipe's batch size.
         seed: seeds the weights, the batches, the augmentation and the noise.
-        init: a score prior to go on training (fine-tuning; its widths replace ``widths``):
+        init: a score prior to go on training (fine-tuning; its widths and STFT replace
+            ``widths``, ``n_fft`` and ``hop``):
             the model and its average start from its weights, the optimiser afresh. The
             export records it (``training.init``).
 
@@ -77,12 +80,15 @@ class ScoreTrainer(TrainingLoop):
     data_parallel = False
 
     def __init__(self, clips: ClipSet, run_dir: str | os.PathLike, *, widths: tuple[int, ...] = (32, 64, 96, 128),
-                 recipe: str | ScoreRecipe | None = None, batch: int | None = None, seed: int = 0,
-                 device: str = "cpu", bf16: bool = False, name: str = "prior", init: ScorePrior | None = None):
+                 n_fft: int = N_FFT, hop: int = HOP, recipe: str | ScoreRecipe | None = None,
+                 batch: int | None = None, seed: int = 0, device: str = "cpu", bf16: bool = False,
+                 name: str = "prior", init: ScorePrior | None = None):
         if init is not None and not isinstance(init, ScorePrior):
             raise ConfigError(f"--init for the score family needs a score prior; got {type(init).__name__}")
         self.init = init
         self.widths = tuple(init.widths if init is not None else widths)
+        self.n_fft, self.hop = (init.n_fft, init.hop) if init is not None else (n_fft, hop)
+        self._make()  # a bad size fails here, before the data or a run folder is touched
         super().__init__(clips, run_dir, recipe=recipe or "dsm", batch=batch, seed=seed, device=device, bf16=bf16,
                          name=name)
         if init is not None:
@@ -90,9 +96,15 @@ class ScoreTrainer(TrainingLoop):
             self.model.load_state_dict(state)
             self.ema.load_state_dict(state)
 
+    def _make(self) -> ScorePrior:
+        try:
+            return ScorePrior(self.widths, SAMPLE_RATE, getattr(self, "name", "prior"), self.n_fft, self.hop)
+        except ValueError as exc:
+            raise ConfigError(f"score prior: {exc}") from None
+
     def build(self) -> None:
-        self.model = ScorePrior(self.widths, SAMPLE_RATE, self.name).to(self.device)
-        self.ema = ScorePrior(self.widths, SAMPLE_RATE, self.name).to(self.device)
+        self.model = self._make().to(self.device)
+        self.ema = self._make().to(self.device)
         self.ema.load_state_dict(self.model.state_dict())
         self.ema.requires_grad_(False)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=self.recipe.lr)
@@ -106,14 +118,15 @@ class ScoreTrainer(TrainingLoop):
     # --- one iteration ---------------------------------------------------------------
 
     def batch_images(self) -> Tensor:
-        """A batch of augmented training images ``[batch, 256, 64]``."""
+        """A batch of augmented training images ``[batch, F, N]`` (256 x 64 by default)."""
         r = self.recipe
         idx = torch.randint(0, self.clips.clips.shape[0], (r.batch,), generator=self.gen)
         x = self.clips.clips[idx]
         lo, hi = r.gain_db
         gain = 10 ** ((lo + (hi - lo) * torch.rand(r.batch, generator=self.gen)) / 20)
         shifts = torch.randint(-r.shift, r.shift + 1, (r.batch,), generator=self.gen).tolist()
-        return to_image(spectral.analysis((shifted(x, shifts) * gain[:, None]).to(self.device), N_FFT, HOP))
+        wave = (shifted(x, shifts) * gain[:, None]).to(self.device)
+        return self.model.image(spectral.analysis(wave, self.n_fft, self.hop))
 
     def loss(self, x: Tensor, sigma: Tensor, eps: Tensor) -> Tensor:
         """Per-image loss ``[B]``: ``mean((eps_hat(x + sigma eps, sigma) - eps)^2)``."""
@@ -157,7 +170,7 @@ class ScoreTrainer(TrainingLoop):
                               f"{self.model.arch_config()}")
 
     def build_prior(self) -> ScorePrior:
-        prior = ScorePrior(self.widths, SAMPLE_RATE, self.name)
+        prior = self._make()
         prior.load_state_dict(self.ema.state_dict())
         return prior
 
