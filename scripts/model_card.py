@@ -63,18 +63,19 @@ def main(argv: list[str] | None = None) -> int:
         f"- **Command:** `{t.get('command')}`",
     ]
     init = t.get("init")
-    it = (init or {}).get("training") or {}
-    earlier = (f"`{(init or {}).get('name')}` ({(it.get('recipe') or {}).get('name')} recipe, {it.get('steps')} steps, "
-               f"{float(it.get('seconds', 0)) / 60:.1f} min; `{it.get('command')}`)")
-    if init and t.get("family") == "score":  # trained on from a score prior's weights: every weight trained
-        lines.append(f"- **Started from:** the weights of the prior {earlier}, with a fresh optimiser; "
-                     f"{int(it.get('steps') or 0) + int(t.get('steps') or 0):,} steps in all.")
-    elif init:  # an encoder trained on mixtures: the decoder is the init prior's, kept as it was
-        interference = data.get("interference") or {}
-        lines += [
-            f"- **Decoder:** kept frozen from the prior {earlier}; only the encoder was trained here.",
-            f"- **Interference:** {interference.get('clips')} clips of `{interference.get('folder')}`.",
-        ]
+    if init:
+        it = init.get("training") or {}
+        earlier = (f"`{init.get('name')}` ({(it.get('recipe') or {}).get('name')} recipe, {it.get('steps')} steps, "
+                   f"{float(it.get('seconds', 0)) / 60:.1f} min; `{it.get('command')}`)")
+        if t.get("family") == "score":  # trained on from a score prior's weights: every weight trained
+            lines.append(f"- **Started from:** the weights of the prior {earlier}, with a fresh optimiser; "
+                         f"{int(it.get('steps') or 0) + int(t.get('steps') or 0):,} steps in all.")
+        else:  # an encoder trained on mixtures: the decoder is the init prior's, kept as it was
+            interference = data.get("interference") or {}
+            lines += [
+                f"- **Decoder:** kept frozen from the prior {earlier}; only the encoder was trained here.",
+                f"- **Interference:** {interference.get('clips')} clips of `{interference.get('folder')}`.",
+            ]
     if meta.get("density"):
         d = meta["density"]
         lines.append(f"- **Latent density:** {d.get('components')} Gaussians fitted to the codes of {d.get('clips')} "

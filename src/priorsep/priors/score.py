@@ -44,7 +44,7 @@ from .. import spectral
 from ..constants import CLIP_LENGTH, SAMPLE_RATE
 from .base import register_family
 
-__all__ = ["ScorePrior", "from_image", "sigma_schedule", "to_image"]
+__all__ = ["ScorePrior", "from_image", "image_size", "sigma_schedule", "to_image"]
 
 #: the default STFT; a prior records its own (``n_fft``, ``hop``)
 N_FFT = 512
@@ -52,6 +52,19 @@ HOP = 256
 BINS, FRAMES = 256, 64  # the default image: 257 x 65 cropped
 #: the noise widths training draws from (log-uniformly) and sampling anneals over
 SIGMA_MIN, SIGMA_MAX = 0.02, 4.0
+
+
+def image_size(n_fft: int, hop: int) -> tuple[int, int]:
+    """The image ``(F, N)`` of a clip's STFT of ``n_fft`` / ``hop``, or a ValueError if the
+    U-Net cannot take it (its 2x2 patches and three halvings need multiples of 16).
+
+    >>> image_size(512, 256), image_size(1024, 128)
+    ((256, 64), (512, 128))
+    """
+    if not 0 < hop <= n_fft or (n_fft // 2) % 16 or n_fft % 2 or CLIP_LENGTH % hop or (CLIP_LENGTH // hop) % 16:
+        raise ValueError(f"n_fft {n_fft} / hop {hop}: the image's bins (n_fft / 2) and frames "
+                         f"({CLIP_LENGTH} / hop) must be whole multiples of 16, and hop at most n_fft")
+    return n_fft // 2, CLIP_LENGTH // hop
 
 
 def to_image(spec: Tensor, bins: int = BINS, frames: int = FRAMES) -> Tensor:
@@ -125,13 +138,9 @@ class ScorePrior(nn.Module):
         widths = tuple(int(w) for w in widths)
         if len(widths) != 4 or min(widths) < 1:
             raise ValueError(f"widths must be four positive channel counts; got {widths}")
-        n_fft, hop = int(n_fft), int(hop)
-        if not 0 < hop <= n_fft or (n_fft // 2) % 16 or n_fft % 2 or CLIP_LENGTH % hop or (CLIP_LENGTH // hop) % 16:
-            raise ValueError(f"n_fft {n_fft} / hop {hop}: the image's bins (n_fft / 2) and frames "
-                             f"({CLIP_LENGTH} / hop) must be whole multiples of 16, and hop at most n_fft")
         self.widths, self.sample_rate, self.name = widths, sample_rate, name
-        self.n_fft, self.hop = n_fft, hop
-        self.bins, self.frames = n_fft // 2, CLIP_LENGTH // hop
+        self.n_fft, self.hop = int(n_fft), int(hop)
+        self.bins, self.frames = image_size(self.n_fft, self.hop)
         self.length, self.latent_dim = CLIP_LENGTH, self.bins * self.frames
         emb = 4 * widths[0]
         self.register_buffer("fourier", torch.randn(emb // 2, generator=torch.Generator().manual_seed(0)))

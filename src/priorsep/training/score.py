@@ -31,7 +31,7 @@ from .. import spectral
 from ..constants import SAMPLE_RATE
 from ..data.folder import ClipSet
 from ..errors import ConfigError
-from ..priors.score import HOP, N_FFT, ScorePrior
+from ..priors.score import HOP, N_FFT, ScorePrior, image_size
 from .augment import shifted
 from .loop import TrainingLoop
 
@@ -88,7 +88,10 @@ class ScoreTrainer(TrainingLoop):
         self.init = init
         self.widths = tuple(init.widths if init is not None else widths)
         self.n_fft, self.hop = (init.n_fft, init.hop) if init is not None else (n_fft, hop)
-        self._make()  # a bad size fails here, before the data or a run folder is touched
+        try:  # a bad size fails here, before a run folder is made
+            image_size(self.n_fft, self.hop)
+        except ValueError as exc:
+            raise ConfigError(f"score prior: {exc}") from None
         super().__init__(clips, run_dir, recipe=recipe or "dsm", batch=batch, seed=seed, device=device, bf16=bf16,
                          name=name)
         if init is not None:
@@ -97,10 +100,7 @@ class ScoreTrainer(TrainingLoop):
             self.ema.load_state_dict(state)
 
     def _make(self) -> ScorePrior:
-        try:
-            return ScorePrior(self.widths, SAMPLE_RATE, getattr(self, "name", "prior"), self.n_fft, self.hop)
-        except ValueError as exc:
-            raise ConfigError(f"score prior: {exc}") from None
+        return ScorePrior(self.widths, SAMPLE_RATE, self.name, self.n_fft, self.hop)
 
     def build(self) -> None:
         self.model = self._make().to(self.device)
