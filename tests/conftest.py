@@ -1,5 +1,9 @@
 """Test-wide settings."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -11,6 +15,24 @@ from priorsep import load_prior
 # loaded 2-core machine (CI beside other work) its spinning threads made convolutions and
 # elementwise ops 10-40x slower. One thread keeps the suite's time predictable.
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def torchrun():
+    """``torchrun(*args)``: the ``priorsep`` command under ``torchrun`` with two gloo processes
+    (``--standalone``); asserts it ended with 0 and returns the finished process. A failed
+    launch shows the start of stderr (the ranks' own messages) as well as its end (the
+    launcher's summary, which names only the signal)."""
+    exe = os.path.join(os.path.dirname(sys.executable), "priorsep")
+
+    def launch(*args: str) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                               "--no-python", exe, *args], capture_output=True, text=True, timeout=300)
+        err = proc.stderr if len(proc.stderr) < 6000 else proc.stderr[:3000] + "\n[...]\n" + proc.stderr[-3000:]
+        assert proc.returncode == 0, f"torchrun exit {proc.returncode}; stdout tail: {proc.stdout[-1000:]}\n{err}"
+        return proc
+
+    return launch
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,6 @@
 """Separating a corpus (priorsep.separate.corpus and ``priorsep separate`` with many inputs)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -122,15 +119,11 @@ def test_jobs_give_the_results_of_one_process(corpus, tmp_path):
 
 
 @pytest.mark.slow
-def test_torchrun_shards_the_corpus_and_matches_one_process_bit_for_bit(corpus, tmp_path):
+def test_torchrun_shards_the_corpus_and_matches_one_process_bit_for_bit(corpus, tmp_path, torchrun):
     """Two ranks under torchrun: every file is separated exactly once (each rank logs its
     own tracks), rank 0 writes one index of all six, and the WAVs equal a single run's."""
     root, _ = corpus
-    exe = os.path.join(os.path.dirname(sys.executable), "priorsep")
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                           "--no-python", exe, "separate", str(root), *STEPS, "--out", str(tmp_path / "dist")],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = torchrun("separate", str(root), *STEPS, "--out", str(tmp_path / "dist"))
     assert proc.stdout.count(" files in ") == 6  # six separations over both ranks (their lines may interleave)
     index = json.loads((tmp_path / "dist" / "index.json").read_text())
     assert [t["track"] for t in index["tracks"]] == ["m0", "m1", "m2", "m3", "sub/m4", "sub/m5"]

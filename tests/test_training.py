@@ -122,21 +122,10 @@ def test_two_processes_take_the_single_process_steps(clip_dir, tmp_path, recipe)
 
 
 @pytest.mark.slow
-def test_torchrun_trains_with_two_gloo_processes(clip_dir, tmp_path):
-    import os
-    import subprocess
-    import sys
-
+def test_torchrun_trains_with_two_gloo_processes(clip_dir, tmp_path, torchrun):
     out = tmp_path / "ddp.safetensors"
-    exe = os.path.join(os.path.dirname(sys.executable), "priorsep")
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "--no-python",
-         exe, "--threads", "1", "train", str(clip_dir), "--family", "wavegan", "--name", "sines", "--out", str(out),
-         "--model-size", "2",
-         "--steps", "2", "--batch", "4", "--recipe", "paper"],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = torchrun("--threads", "1", "train", str(clip_dir), "--family", "wavegan", "--name", "sines",
+                    "--out", str(out), "--model-size", "2", "--steps", "2", "--batch", "4", "--recipe", "paper")
     assert "2 processes, 2 clips each per batch of 4" in proc.stderr
     assert load_prior(out).metadata["training"]["steps"] == 2
     assert proc.stdout.count("wrote ") == 1  # rank 0 alone reports and exports

@@ -111,10 +111,13 @@ def command() -> None:
     After an interrupt (130, 143) the process leaves at once, its streams flushed: the
     staged outputs are already gone, and an interpreter that finalises normally can still
     end itself by SIGINT (exit -2 instead of 130) when the interrupt landed inside code a
-    C extension was running.
+    C extension was running. Under ``torchrun`` (``WORLD_SIZE`` > 1) it leaves the same
+    way: every output is written and the process group is gone by then, and gloo's worker
+    threads can still abort the interpreter's finalisation (SIGABRT, exit -6, seen once in
+    CI; pytorch/pytorch#179291 describes the race), which would fail the whole launch.
     """
     status = main()
-    if status in (130, 128 + signal.SIGTERM):
+    if status in (130, 128 + signal.SIGTERM) or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
