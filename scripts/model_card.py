@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         f"`{data.get('content_hash', '')[:16]}`).",
         f"- **Recipe:** {json.dumps(t.get('recipe'))}; seed {t.get('seed')}; bf16 {t.get('bf16')}.",
         f"- **Training:** {t.get('steps')} steps, {float(t.get('seconds', 0)) / 60:.1f} min wall time on one thread "
-        "of a 2-core CPU (shared with other work).",
+        "of a 2-core CPU.",
         f"- **Command:** `{t.get('command')}`",
     ]
     init = t.get("init")
