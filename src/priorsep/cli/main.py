@@ -23,6 +23,7 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import PriorsepError
+from ..launch import under_torchrun
 from . import bench, data, evaluate, priors, report, separate, train
 from .common import positive_int
 
@@ -117,7 +118,7 @@ def command() -> None:
     CI; pytorch/pytorch#179291 describes the race), which would fail the whole launch.
     """
     status = main()
-    if status in (130, 128 + signal.SIGTERM) or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if status in (130, 128 + signal.SIGTERM) or under_torchrun():
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)

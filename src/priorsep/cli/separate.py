@@ -8,6 +8,7 @@ import platform
 import sys
 
 from .. import __version__
+from ..launch import local_rank, rank, under_torchrun
 from .common import (
     CliError,
     device_option,
@@ -68,7 +69,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_separate(args: argparse.Namespace) -> int:
-    import os
     from pathlib import Path
 
     from ..fsutil import StagedDir, check_input_path
@@ -83,7 +83,7 @@ def run_separate(args: argparse.Namespace) -> int:
     for prior in args.prior:
         locate_prior(prior)
     corpus = len(args.inputs) > 1 or not Path(args.inputs[0]).is_file() or args.filename is not None \
-        or args.jobs > 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1
+        or args.jobs > 1 or under_torchrun()
     if corpus:
         return run_corpus(args)
     args.mixture = args.inputs[0]
@@ -127,7 +127,6 @@ def run_separate(args: argparse.Namespace) -> int:
 
 def run_corpus(args: argparse.Namespace) -> int:
     """Several inputs (or a folder, a pattern, --filename, --jobs, torchrun): one index."""
-    import os
     from pathlib import Path
 
     from ..separate.corpus import DEFAULT_TEMPLATE, Job, check_template, find_inputs
@@ -140,8 +139,8 @@ def run_corpus(args: argparse.Namespace) -> int:
     from ..separate.corpus import separate_corpus, worker_separator
 
     device = args.device
-    if device == "cuda" and "LOCAL_RANK" in os.environ:  # under torchrun: one GPU per process
-        device = f"cuda:{os.environ['LOCAL_RANK']}"
+    if device == "cuda" and under_torchrun():  # one GPU per process
+        device = f"cuda:{local_rank()}"
     job = Job(tuple(args.prior), config, args.out, template, args.output, args.channel, args.downmix,
               not args.no_resample, device, getattr(args, "threads", None))
     separator = worker_separator(job)  # checks the priors, rates, lengths and the device before any work
@@ -152,7 +151,7 @@ def run_corpus(args: argparse.Namespace) -> int:
                             say=lambda text: print(text, flush=True),
                             warn=lambda text: print(text, file=sys.stderr, flush=True))
     entries = index["tracks"]
-    if args.html and int(os.environ.get("RANK", "0")) == 0:
+    if args.html and rank() == 0:
         write_corpus_page(args.html, index, Path(args.out), separator.sample_rate, job)
         print(f"wrote the listening page {args.html}")
     failed = [e for e in entries if e["status"] != "ok"]

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError
+from ..launch import under_torchrun
 
 __all__ = ["DEFAULT_TEMPLATE", "INDEX_FORMAT", "Job", "Track", "check_template", "find_inputs", "output_paths",
            "separate_corpus", "separate_track", "worker_separator"]
@@ -349,7 +350,7 @@ def _check_out(out: Path, settings: dict, force: bool) -> dict | None:
 
 def _rank_world() -> tuple[int, int]:
     """Join the ``torchrun`` process group (gloo) when launched by it; ``(rank, world)``."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    if not under_torchrun():
         return 0, 1
     import torch.distributed as dist
 

@@ -8,11 +8,11 @@ is a no-op (or the identity) in a single process (``world == 1``).
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+
+from ..launch import local_rank, under_torchrun
 
 __all__ = ["agree", "average_gradients", "broadcast", "gather", "init_processes", "mean_over_ranks",
            "rank_and_world", "teardown"]
@@ -24,10 +24,10 @@ def init_processes(device: str) -> tuple[int, str]:
     Returns:
         this process's rank and the device it trains on (``cuda:<local rank>`` on GPUs).
     """
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    if not under_torchrun():
         return 0, device
     if device == "cuda":
-        local = int(os.environ.get("LOCAL_RANK", "0"))
+        local = local_rank()
         torch.cuda.set_device(local)
         device = f"cuda:{local}"
     dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")

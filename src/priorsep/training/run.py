@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 
 from ..errors import ConfigError
+from ..launch import under_torchrun
 from . import distributed
 from .checkpoints import latest as latest_checkpoint
 from .encoder import MIXTURE_RECIPES, MixtureEncoderTrainer
@@ -105,7 +106,7 @@ def train_prior(data: str | os.PathLike, out: str | os.PathLike, *, name: str, f
     if last is not None and not resume:
         raise ConfigError(f"{run_dir} already holds checkpoints; pass --resume to continue, "
                           "or choose another --run-dir")
-    parallel = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    parallel = under_torchrun()
     if parallel and not trainer_class.data_parallel:
         raise ConfigError(f"--family {family} trains in one process; run it without torchrun")
 
