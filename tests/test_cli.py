@@ -300,10 +300,12 @@ def test_score_priors_separate_by_posterior_sampling(tmp_path, capsys):
     sf.write(tmp_path / "mix.wav", mixture.numpy(), rate, subtype="FLOAT")
     priors = ["--prior", "digits-score", "--prior", "drums-score"]
     out = tmp_path / "sep"
-    code, stdout, _ = run(capsys, "separate", tmp_path / "mix.wav", *priors, "--out", out)
+    # --classes picks the measured best for the pair: for digits and drums, the score priors
+    code, stdout, _ = run(capsys, "separate", tmp_path / "mix.wav", "--classes", "digits, drums", "--out", out)
     assert code == 0, stdout
     assert sorted(p.name for p in out.iterdir()) == ["0_digits.wav", "1_drums.wav", "summary.json"]
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["priors"] == ["digits-score", "drums-score"]
     assert summary["settings"]["method"] == "posterior sampling" and summary["windows"] == 1
     assert summary["settings"]["level"] == 1.0 and summary["final_losses"] == {}
     est = [sf.read(out / f, dtype="float32")[0] for f in ("0_digits.wav", "1_drums.wav")]
@@ -318,6 +320,13 @@ def test_score_priors_separate_by_posterior_sampling(tmp_path, capsys):
     code, _, err = run(capsys, "separate", tmp_path / "mix.wav", "--prior", "digits-score", "--prior", "drums",
                        "--out", tmp_path / "no")
     assert code == 2 and "use priors of one kind" in err
+    for extra, message in ((["--classes", "digits,cello"], "no bundled priors for 'cello'; bundled classes: "
+                                                           "digits, drums, piano"),
+                           (["--classes", "drums,drums"], "name two or more different classes; got drums, drums"),
+                           (["--classes", "digits,drums", "--prior", "tone"], "choose either --prior or --classes")):
+        code, _, err = run(capsys, "separate", tmp_path / "mix.wav", *extra, "--out", tmp_path / "no")
+        assert code == 2 and message in err and err.count("\n") == 1, err
+        assert not (tmp_path / "no").exists()
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -30,6 +30,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="a built-in prior name or a saved-prior file; once per source, in order. Score priors "
                         "(e.g. digits-score, drums-score) are separated by posterior sampling, not the latent "
                         "search: of the search options only --seed and --level apply, and the output is masked")
+    p.add_argument("--classes", metavar="LIST",
+                   help="instead of --prior: the classes in the mixture, comma-separated (digits, drums, piano), "
+                        "separated with the bundled priors measured best for that set (benchmarks/RESULTS.md): "
+                        "digits,drums the score priors, any set with piano the default ones")
     p.add_argument("--out", required=True,
                    help="output folder. One input file: <k>_<name>.wav per prior and summary.json. Several (or "
                         "--filename): files named by --filename and index.json; the same command again resumes")
@@ -72,9 +76,13 @@ def run_separate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..fsutil import StagedDir, check_input_path
-    from ..priors.base import locate_prior
+    from ..priors.base import best_bundled, locate_prior
 
     # everything that can be refused without torch is refused first, at once
+    if args.classes is not None:
+        if args.prior:
+            raise CliError("choose either --prior or --classes, not both")
+        args.prior = best_bundled(c.strip() for c in args.classes.split(","))
     if len(args.prior) < 2:
         raise CliError(f"separation needs at least two priors (--prior NAME_OR_FILE, twice or more); "
                        f"got {len(args.prior)}")

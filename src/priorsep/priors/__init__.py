@@ -8,8 +8,9 @@ Names are imported on first use; :func:`load_prior` registers the shipped famili
 
 from .._lazy import lazy_exports
 
-_BASE = ("FAMILIES", "EncodablePrior", "MagnitudePrior", "Prior", "PriorError", "SavablePrior", "builtin_names",
-         "bundled_priors", "check_prior", "load_prior", "read_metadata", "register_family", "save_prior")
+_BASE = ("FAMILIES", "EncodablePrior", "MagnitudePrior", "Prior", "PriorError", "SavablePrior", "best_bundled",
+         "builtin_names", "bundled_priors", "check_prior", "load_prior", "read_metadata", "register_family",
+         "save_prior")
 _EXPORTS = {
     **{name: ".base" for name in _BASE},
     "BurstPrior": ".parametric", "TonePrior": ".parametric", "SpecVAE": ".specvae", "ScorePrior": ".score",

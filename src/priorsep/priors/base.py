@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, TypeVar, runtime_checkable
 
 from safetensors import SafetensorError, safe_open
 
@@ -215,6 +215,38 @@ def register_shipped_families() -> None:
 def builtin_names() -> list[str]:
     """Names :func:`load_prior` resolves without a path: parametric and bundled priors."""
     return sorted({*PARAMETRIC, *bundled_priors()})
+
+
+#: the classes the bundled priors cover
+BUNDLED_CLASSES = ("digits", "drums", "piano")
+
+#: which bundled family separates a set of classes best, measured in benchmarks/RESULTS.md
+#: (median SI-SDR, committed and shifted sets): the score priors (posterior sampling) where
+#: digits meet drums alone, the default specvae priors (latent search) wherever piano takes part
+BEST_KIND = {frozenset({"digits", "drums"}): "-score"}
+
+
+def best_bundled(classes: Sequence[str]) -> list[str]:
+    """The measured-best bundled priors for a mixture of ``classes``, in their order.
+
+    Score and search priors cannot separate together, so the choice is per set of classes
+    (:data:`BEST_KIND`), not per class. Raises :class:`PriorError` for an unknown or repeated
+    class, or fewer than two.
+
+    >>> best_bundled(["drums", "digits"])
+    ['drums-score', 'digits-score']
+    >>> best_bundled(["digits", "drums", "piano"])
+    ['digits', 'drums', 'piano']
+    """
+    classes = list(classes)
+    unknown = [c for c in classes if c not in BUNDLED_CLASSES]
+    if unknown:
+        raise PriorError(f"no bundled priors for {', '.join(map(repr, unknown))}; "
+                         f"bundled classes: {', '.join(BUNDLED_CLASSES)}")
+    if len(classes) < 2 or len(set(classes)) < len(classes):
+        raise PriorError(f"name two or more different classes; got {', '.join(classes) or 'none'}")
+    suffix = BEST_KIND.get(frozenset(classes), "")
+    return [c + suffix for c in classes]
 
 
 def _bundled_description(path: Path) -> str:
