@@ -150,11 +150,11 @@ class SearchConfig:
 
 
 #: named configurations: ``paper`` is docs/method.md §3 exactly; ``best`` (the defaults) is the
-#: measured best (benchmarks/PRIORS.md); ``fast``: one search from the encoders' start, a
-#: quarter of the steps (about an eighth of ``best``'s time; ``benchmarks/presets.py``)
+#: measured best (benchmarks/PRIORS.md); ``fast``: one search of 100 steps from the encoders'
+#: start, about 0.22 of ``best``'s time, at most 0.9 dB below it (benchmarks/PRIORS.md, "Item 8")
 PRESETS: dict[str, SearchConfig] = {
     "paper": SearchConfig(objective="paper", start="zero", steps=1000, lr=0.05, bound=1.0, restarts=1,
                           weights=LossWeights(), level=None),
     "best": SearchConfig(),
-    "fast": SearchConfig(steps=75, restarts=1),
+    "fast": SearchConfig(steps=100, restarts=1),
 }
