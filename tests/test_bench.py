@@ -85,3 +85,18 @@ def test_jobs_split_the_sets_over_processes_that_share_the_cache(tmp_path):
     assert "### digits+drums-paper" in text and "### drums+piano-random" in text and "| oracle-irm | 1 |" in text
     cached = sorted(p.parent.parent.name for p in (tmp_path / ".bench-cache").rglob("*.json"))
     assert cached == ["digits+drums-paper"] * 2 + ["drums+piano-random"] * 2
+
+
+def test_the_cache_key_hashes_settings_and_a_bumped_code_version():
+    import hashlib
+    import json
+
+    def method(**kw):
+        return bench.Method("m", run=lambda *a: {}, settings={"steps": 5, "priors": {"digits": "a", "piano": "b"}},
+                            **kw)
+
+    blob = json.dumps({"name": "m", "priors": {"digits": "a"}, "steps": 5}, sort_keys=True)
+    # version 1 keeps the keys results were cached under before versions existed
+    assert method().key(["digits", "drums"]) == "m-" + hashlib.sha256(blob.encode()).hexdigest()[:10]
+    assert method(version=2).key(["digits", "drums"]) not in (method().key(["digits", "drums"]),
+                                                               method(version=3).key(["digits", "drums"]))

@@ -7,8 +7,9 @@ A *set* is a mixture manifest (:mod:`priorsep.data.mixtures`); the committed set
 results are written as a markdown table, a CSV and one spectrogram figure.
 
 Results are cached per method and mixture (JSON, under a key that hashes the method's
-settings), so an interrupted run resumes where it stopped and a re-run only computes what
-changed.
+settings and its code version), so an interrupted run resumes where it stopped and a re-run
+only computes what changed. The key cannot see code: whoever changes what a method
+computes bumps its ``version`` (:class:`Method`), which retires its cached results.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class Method:
         slow: limited to the first ``slow_limit`` mixtures of each set.
         settings: what the cache key hashes (anything that changes the estimates).
         fit: called once per set with its classes before the set's first mixture.
+        version: the method's code version, hashed into the cache key from 2 on (version 1
+            keeps the keys of the results cached before versions existed); bump it when a
+            change to the code changes the estimates.
     """
 
     name: str
@@ -60,6 +64,7 @@ class Method:
     slow: bool = False
     settings: dict = field(default_factory=dict)
     fit: Callable[[Sequence[str]], None] | None = None
+    version: int = 1
 
     def rows(self) -> list[str]:
         return [self.name if not f else f"{self.name}-{f}" for f in self.forms]
@@ -71,6 +76,8 @@ class Method:
         settings = dict(self.settings)
         if classes is not None and isinstance(settings.get("priors"), dict):
             settings["priors"] = {c: v for c, v in settings["priors"].items() if c in classes}
+        if self.version != 1:
+            settings["code_version"] = self.version
         blob = json.dumps({"name": self.name, **settings}, sort_keys=True, default=str)
         return f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
