@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError
-from ..launch import under_torchrun
 
 __all__ = ["DEFAULT_TEMPLATE", "INDEX_FORMAT", "Job", "Track", "check_template", "find_inputs", "output_paths",
            "separate_corpus", "separate_track", "worker_separator"]
@@ -260,7 +259,8 @@ def separate_corpus(tracks: Sequence[Track], job: Job, *, settings: dict, force:
     from ..training import distributed
 
     out = Path(job.out)
-    rank, world = _rank_world()
+    distributed.init_processes("cpu")  # gloo: the ranks exchange only small Python objects
+    rank, world = distributed.rank_and_world()
     try:
         index = _check_out(out, settings, force)
         problem = None
@@ -346,14 +346,3 @@ def _check_out(out: Path, settings: dict, force: bool) -> dict | None:
         raise ConfigError(f"{out}: index.json was written with other settings (priors, search or --filename); "
                           "pass --force to redo every track with these, or choose another --out")
     return index
-
-
-def _rank_world() -> tuple[int, int]:
-    """Join the ``torchrun`` process group (gloo) when launched by it; ``(rank, world)``."""
-    if not under_torchrun():
-        return 0, 1
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("gloo")
-    return dist.get_rank(), dist.get_world_size()

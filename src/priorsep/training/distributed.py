@@ -19,7 +19,8 @@ __all__ = ["agree", "average_gradients", "broadcast", "gather", "init_processes"
 
 
 def init_processes(device: str) -> tuple[int, str]:
-    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1).
+    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1); a process
+    already in it stays in it.
 
     Returns:
         this process's rank and the device it trains on (``cuda:<local rank>`` on GPUs).
@@ -30,7 +31,8 @@ def init_processes(device: str) -> tuple[int, str]:
         local = local_rank()
         torch.cuda.set_device(local)
         device = f"cuda:{local}"
-    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     return dist.get_rank(), device
 
 
