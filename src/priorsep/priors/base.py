@@ -217,9 +217,6 @@ def builtin_names() -> list[str]:
     return sorted({*PARAMETRIC, *bundled_priors()})
 
 
-#: the classes the bundled priors cover
-BUNDLED_CLASSES = ("digits", "drums", "piano")
-
 #: which bundled family separates a set of classes best, measured in benchmarks/RESULTS.md
 #: (median SI-SDR, committed and shifted sets): the score priors (posterior sampling) where
 #: digits meet drums alone, the default specvae priors (latent search) wherever piano takes part
@@ -239,10 +236,11 @@ def best_bundled(classes: Sequence[str]) -> list[str]:
     ['digits', 'drums', 'piano']
     """
     classes = list(classes)
-    unknown = [c for c in classes if c not in BUNDLED_CLASSES]
+    bundled = [name for name in bundled_priors() if "-" not in name]  # a class's default prior: its name alone
+    unknown = [c for c in classes if c not in bundled]
     if unknown:
         raise PriorError(f"no bundled priors for {', '.join(map(repr, unknown))}; "
-                         f"bundled classes: {', '.join(BUNDLED_CLASSES)}")
+                         f"bundled classes: {', '.join(bundled)}")
     if len(classes) < 2 or len(set(classes)) < len(classes):
         raise PriorError(f"name two or more different classes; got {', '.join(classes) or 'none'}")
     suffix = BEST_KIND.get(frozenset(classes), "")
