@@ -23,8 +23,9 @@ from priorsep.priors import (
 from priorsep.priors.score import ScorePrior
 
 #: every prior shipped in the package, sorted
-BUNDLED = ["digits", "digits-score", "digits-wavegan", "digits-wavegan-recon", "drums", "drums-score", "drums-wavegan",
-           "drums-wavegan-recon", "piano", "piano-score", "piano-wavegan", "piano-wavegan-recon"]
+BUNDLED = ["digits", "digits-score", "digits-score-1024", "digits-wavegan", "digits-wavegan-recon", "drums",
+           "drums-score", "drums-wavegan", "drums-wavegan-recon", "piano", "piano-score", "piano-score-1024",
+           "piano-wavegan", "piano-wavegan-recon"]
 
 def test_builtins_have_the_interface_and_stay_in_range():
     assert builtin_names() == ["burst", *BUNDLED, "tone"]  # parametric and bundled
@@ -33,9 +34,10 @@ def test_builtins_have_the_interface_and_stay_in_range():
         assert isinstance(prior, Prior) and isinstance(prior, SavablePrior)
         assert (prior.sample_rate, prior.length) == (16000, 16384)
         if isinstance(prior, ScorePrior):  # sampling takes 60 network calls: its noise prediction stands in
-            x = torch.rand(2, 256, 64)
+            x = torch.rand(2, prior.bins, prior.frames)  # [2, 256, 64], or [2, 512, 64] on a 1024-point image
+            assert x.shape[1] == prior.n_fft // 2 and x.shape[2] == 64
             eps = prior.noise(x, torch.tensor([0.05, 2.0]))
-            assert eps.shape == (2, 256, 64) and torch.isfinite(eps).all()
+            assert eps.shape == x.shape and torch.isfinite(eps).all()
             assert not isinstance(prior, EncodablePrior)
             continue
         z = torch.rand(5, prior.latent_dim) * 2 - 1
