@@ -109,7 +109,10 @@ def main() -> None:
             f"{body}\n\nMargin met on {counts['margin']} of {counts['rows']} columns, the gap share on "
             f"{counts['gap']}, both on {counts['both']}; the gap share is n/a on {counts['no gap']} "
             f"(prior-oracle within {MIN_GAP:.0f} dB of today, or below it: the first 10 mixtures against all). "
-            f"The score priors meet the margin on {counts['score margin']}.\n")
+            f"The score priors meet the margin on {counts['score margin']}. What `priorsep separate --classes` "
+            f"loads differs per pair (score priors for digits with drums, 1024-point score priors for digits with "
+            f"piano); benchmarks/PRIORS.md, \"Item 7 with the priors `--classes` loads\", tallies the targets "
+            f"for it.\n")
     write_text(args.out, text)
     print(text)
 
