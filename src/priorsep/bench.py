@@ -35,6 +35,7 @@ from .constants import SAMPLE_RATE
 from .data.mixtures import MixtureSet, load_mixture_set
 from .fsutil import write_text
 from .metrics import METRIC_KEYS, aggregate, best_permutation, evaluate
+from .priors.base import steps_and_time
 
 #: where the committed sets are, in a source checkout
 DEFAULT_SETS = Path(__file__).resolve().parents[2] / "benchmarks" / "sets"
@@ -188,33 +189,13 @@ def prior_summary(prior) -> str:
     meta = getattr(prior, "metadata", {}) or {}
     t, data, arch = meta.get("training", {}), meta.get("data", {}), meta.get("arch", {})
     parts = [t.get("family", type(prior).__name__)]
-    parts += [f"{k}={arch[k]}" for k in ("d", "upsample", "channels", "latent_dim") if k in arch]
+    parts += [f"{k}={arch[k]}" for k in ("d", "upsample", "channels", "latent_dim", "n_fft") if k in arch]
     if t.get("recipe"):
         parts.append(f"{t['recipe'].get('name', '?')} recipe")
-    parts += _steps_and_time(t)
+    parts += steps_and_time(t)
     if data.get("clips"):
         parts.append(f"{data['clips']} clips from {'/'.join(Path(str(data.get('folder', '?'))).parts[-2:])}/")
     return ", ".join(parts)
-
-
-def _steps_and_time(training: dict) -> list[str]:
-    """``["N steps", "M min"]`` of a training record, then, for a prior trained on from
-    another (``training.init``), that one's run in brackets, earliest last.
-
-    >>> _steps_and_time({"steps": 50, "seconds": 600.0,
-    ...                  "init": {"name": "piano", "training": {"steps": 20, "seconds": 300.0}}})
-    ['50 steps', '10 min (after piano: 20 steps, 5 min)']
-    """
-    parts = []
-    if training.get("steps") is not None:
-        parts.append(f"{training['steps']} steps")
-    if training.get("seconds") is not None:
-        parts.append(f"{training['seconds'] / 60:.0f} min")
-    init = training.get("init")
-    earlier = _steps_and_time(init["training"]) if isinstance(init, dict) and init.get("training") else []
-    if parts and earlier:
-        parts[-1] += f" (after {init.get('name') or 'its init'}: {', '.join(earlier)})"
-    return parts
 
 
 # --- running ----------------------------------------------------------------------------

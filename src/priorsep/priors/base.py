@@ -251,12 +251,33 @@ def best_bundled(classes: Sequence[str]) -> list[str]:
     return [c + suffix for c in classes]
 
 
+def steps_and_time(training: dict) -> list[str]:
+    """``["N steps", "M min"]`` of a training record, then, for a prior trained on from
+    another (``training.init``), that one's run in brackets, earliest last.
+
+    >>> steps_and_time({"steps": 50, "seconds": 600.0,
+    ...                  "init": {"name": "piano", "training": {"steps": 20, "seconds": 300.0}}})
+    ['50 steps', '10 min (after piano: 20 steps, 5 min)']
+    """
+    parts = []
+    if training.get("steps") is not None:
+        parts.append(f"{training['steps']} steps")
+    if training.get("seconds") is not None:
+        parts.append(f"{training['seconds'] / 60:.0f} min")
+    init = training.get("init")
+    earlier = steps_and_time(init["training"]) if isinstance(init, dict) and init.get("training") else []
+    if parts and earlier:
+        parts[-1] += f" (after {init.get('name') or 'its init'}: {', '.join(earlier)})"
+    return parts
+
+
 def _bundled_description(path: Path) -> str:
     meta = read_metadata(path)
     t, arch, data = meta.get("training", {}), meta.get("arch", {}), meta.get("data", {})
     size = ", ".join(f"{k}={v}" for k, v in arch.items() if k not in ("family", "n_fft", "hop"))
-    return (f"trained {arch.get('family')} prior ({size}), {t.get('steps')} steps, "
-            f"{float(t.get('seconds', 0)) / 60:.0f} min on {data.get('clips')} clips; card: {path.with_suffix('.md')}")
+    stft = f", STFT {arch['n_fft']}/{arch.get('hop')}" if "n_fft" in arch else ""
+    return (f"trained {arch.get('family')} prior ({size}{stft}), {', '.join(steps_and_time(t))} "
+            f"on {data.get('clips')} clips; card: {path.with_suffix('.md')}")
 
 
 def builtin_descriptions() -> dict[str, str]:
