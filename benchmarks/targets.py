@@ -25,6 +25,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from priorsep.fsutil import write_text
+from priorsep.priors.base import BEST_KIND
 
 HERE = Path(__file__).resolve().parent
 MIN_GAP = 1.0
@@ -102,6 +103,8 @@ def main() -> None:
     args = ap.parse_args()
     body, counts = table(medians(args.results), today(args.today))
     command = " ".join(["python", "benchmarks/targets.py", *sys.argv[1:]])
+    loaded = "; ".join(f"{' with '.join(sorted(pair))}: the `<class>{suffix}` priors"  # from best_bundled's table
+                       for pair, suffix in BEST_KIND.items())
     text = (f"# Issue 14, item 7: the targets per class\n\nMade by `{command}` from the benchmark's CSV "
             f"`{args.results.name}` (its header in RESULTS.md says how it was run); "
             f"\"today\" from `{args.today.name}`. Median SI-SDR (dB) of the default output (`priorsep-masked`); "
@@ -110,9 +113,8 @@ def main() -> None:
             f"{counts['gap']}, both on {counts['both']}; the gap share is n/a on {counts['no gap']} "
             f"(prior-oracle within {MIN_GAP:.0f} dB of today, or below it: the first 10 mixtures against all). "
             f"The score priors meet the margin on {counts['score margin']}. What `priorsep separate --classes` "
-            f"loads differs per pair (score priors for digits with drums, 1024-point score priors for digits with "
-            f"piano); benchmarks/PRIORS.md, \"Item 7 with the priors `--classes` loads\", tallies the targets "
-            f"for it.\n")
+            f"loads differs per pair ({loaded}; the default priors elsewhere); benchmarks/PRIORS.md, "
+            f"\"Item 7 with the priors `--classes` loads\", tallies the targets for it.\n")
     write_text(args.out, text)
     print(text)
 
