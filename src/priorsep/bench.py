@@ -300,30 +300,45 @@ def _run_one(meth: Method, mset: MixtureSet, i: int) -> dict:
     return record
 
 
+#: The metrics printed beside each estimate on the listening page (keys of :func:`evaluate`).
+LISTENING_METRICS = ("si_sdr", "sdr", "sir")
+
+
 def listening_sections(sets: Sequence[str | os.PathLike], methods: Sequence[Method], n: int) -> list:
-    """For :func:`priorsep.listening.page`: per set, its first ``n`` mixtures with their
-    true sources and every method's estimates (matched to the sources by the best
-    permutation for unordered methods), the methods run again on just these mixtures."""
+    """Sections for :func:`priorsep.listening.page`, one per mixture.
+
+    Args:
+        sets: mixture manifests.
+        methods: the methods to run again on the first ``n`` mixtures of each set.
+        n: mixtures per set.
+
+    Returns:
+        Per mixture ``("<set>: <id>", rows)``: a ``mixture`` row, a ``true sources`` row, then one row
+        per method form with its estimates (matched to the sources by the best permutation
+        for unordered methods), each with its :data:`LISTENING_METRICS` against its true
+        source, computed by :func:`priorsep.metrics.evaluate` as in the results table.
+    """
     sections = []
     for s in sets:
         mset = load_mixture_set(s, limit=n)
-        rows = []
         for meth in methods:
             if meth.fit is not None:
                 meth.fit(mset.classes)
         for i, mid in enumerate(mset.ids):
             truth = mset.sources[i].numpy()
-            rows.append((f"{mid}: mixture and true sources", [("mixture", mset.mixtures[i].numpy())]
-                         + [(f"true {c}", truth[k]) for k, c in enumerate(mset.classes)]))
+            rows = [("mixture", [("mixture", mset.mixtures[i].numpy())]),
+                    ("true sources", [(c, truth[k]) for k, c in enumerate(mset.classes)])]
             for meth in methods:
                 torch.manual_seed(0)
                 for form, est in meth.run(mset.mixtures[i], mset.sources[i], mset.classes).items():
                     est = est.detach().float().numpy()
                     if meth.unordered:
                         est = best_permutation(truth, est)
+                    scores = evaluate(truth, est)
                     row = meth.name if not form else f"{meth.name}-{form}"
-                    rows.append((f"{mid}: {row}", [(c, est[k]) for k, c in enumerate(mset.classes)]))
-        sections.append((Path(s).stem, rows))
+                    rows.append((row, [(c, est[k], {m: scores[k][m] for m in LISTENING_METRICS})
+                                       for k, c in enumerate(mset.classes)]))
+            sections.append((f"{Path(s).stem}: {mid}", rows))
     return sections
 
 
