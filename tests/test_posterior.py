@@ -154,6 +154,43 @@ def test_make_separator_picks_posterior_sampling_for_score_priors(gaussian_prior
         make_separator([gaussian_priors[0], tone_burst[0]])
 
 
+class _ThreadsSeen(GaussianScore):
+    """A Gaussian score prior that records torch's thread count at every call."""
+
+    seen: list
+
+    def noise(self, x, sigma):
+        self.seen.append(torch.get_num_threads())
+        return super().noise(x, sigma)
+
+
+def test_posterior_sampling_runs_on_the_command_lines_threads_and_restores_torchs(gaussian_priors, monkeypatch):
+    """As the latent search: one torch thread by default, ``threads`` when given, torch's
+    own with ``None``; torch's setting is restored after every call, and the estimates do
+    not depend on the thread count here (one thread or three: the same samples)."""
+    from priorsep.separate import make_separator
+
+    prior = _ThreadsSeen(torch.stack([image(harmonic(440, s)) for s in range(8)]), "tone")
+    priors, mix = [prior, gaussian_priors[1]], harmonic(440, 100) + hiss(100)
+    monkeypatch.delenv("PRIORSEP_THREADS", raising=False)
+    torch.set_num_threads(3)
+    try:
+        results = {}
+        for threads, used in (("default", 1), (2, 2), (None, 3)):
+            prior.seen = []
+            results[threads] = PosteriorSeparator(priors, PosteriorConfig(levels=4), threads=threads).separate(mix)
+            assert set(prior.seen) == {used} and torch.get_num_threads() == 3, (threads, prior.seen)
+        prior.seen = []
+        make_separator(priors).separate(mix)
+        separate_posterior(mix, priors, PosteriorConfig(levels=2), threads=2)
+        assert prior.seen[:60] == [1] * 60 and set(prior.seen[60:]) == {2}, prior.seen
+        assert torch.allclose(results["default"].masked, results[None].masked, atol=1e-5)
+        with pytest.raises(ConfigError, match="threads must be a whole number >= 1"):
+            PosteriorSeparator(priors, threads="all")
+    finally:
+        torch.set_num_threads(1)
+
+
 def test_posterior_sampling_refuses_bad_input(gaussian_priors, tone_burst):
     mix = harmonic(440, 0)
     with pytest.raises(ConfigError, match="at least two"):

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from ..errors import ConfigError
-from ..separate.config import PRESETS, SearchConfig
+from ..separate.config import LR_RANGE, PRESETS, SearchConfig, learning_rate
 
 PAPER_WEIGHTS = tuple(PRESETS["paper"].weights.as_dict().items())
 
@@ -75,7 +75,8 @@ def search_options(parser: argparse.ArgumentParser) -> None:
                         "encoders, the paper's losses for waveform priors; summary.json records the choice)")
     g.add_argument("--start", choices=("encoder", "zero"), help="starting latents (encoder: priors that have one)")
     g.add_argument("--steps", type=int_at_least(0), help="optimisation steps (0: no search, the start's output)")
-    g.add_argument("--lr", type=float, help="Adam learning rate")
+    g.add_argument("--lr", type=learning_rate,
+                   help=f"Adam learning rate, {LR_RANGE[0]:g} to {LR_RANGE[1]:g} (default 0.05)")
     g.add_argument("--bound", type=bound, default=argparse.SUPPRESS,
                    help="project z to [-B, B] after each step, 'none', or 'prior' (each prior's own box)")
     g.add_argument("--restarts", type=positive_int,

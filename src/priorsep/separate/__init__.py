@@ -1,6 +1,7 @@
 """Separation by latent search: the configuration, the objectives, the loop.
 
-- :mod:`.config`: :class:`SearchConfig` (every setting, a frozen dataclass) and :data:`PRESETS`;
+- :mod:`.config`: :class:`SearchConfig` (every setting, a frozen dataclass), :data:`PRESETS`
+  and :data:`LR_RANGE`, the learning rates accepted;
 - :mod:`.objectives`: the :class:`Objective` interface, the paper's and the magnitude objective;
 - :mod:`.windows`: windows and overlap-add for inputs longer than the priors;
 - :mod:`.separator`: :class:`Separator`, the one search loop, :class:`SeparationResult`, and
@@ -9,13 +10,15 @@
 - :mod:`.outputs`: :func:`write_separation`, a separation written to a folder;
 - :mod:`.files`: :func:`separate_file`, a file separated by name.
 
+Every call runs on the thread count of :mod:`priorsep.runtime` (one torch thread by default).
+
 Names are imported on first use, so :mod:`.config` loads without torch.
 """
 
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "PRESETS": ".config", "STARTS": ".config", "SearchConfig": ".config",
+    "PRESETS": ".config", "STARTS": ".config", "SearchConfig": ".config", "LR_RANGE": ".config",
     "OBJECTIVES": ".objectives", "MagnitudeObjective": ".objectives", "Objective": ".objectives",
     "PaperObjective": ".objectives", "register_objective": ".objectives",
     "SeparationResult": ".separator", "Separator": ".separator", "check_priors": ".separator",

@@ -25,13 +25,50 @@ from typing import Any
 from ..errors import ConfigError
 from ..loss_weights import LossWeights, as_weights
 
-__all__ = ["SearchConfig", "PRESETS", "STARTS"]
+__all__ = ["SearchConfig", "PRESETS", "STARTS", "LR_RANGE", "learning_rate"]
 
 #: the objectives priorsep ships (:mod:`.objectives`) and ``auto``, known without importing torch
 SHIPPED_OBJECTIVES = ("auto", "magnitude", "paper")
 
 #: starting points of the search: the paper's z = 0, or the priors' encodings of the mixture
 STARTS = ("encoder", "zero")
+
+
+#: the learning rates a search accepts, ``(lowest, highest)``: Adam moves a latent by about
+#: ``lr`` per step, so below it a search of hundreds of steps stays at its start, and above
+#: it the steps jump across the priors' boxes (on the bundled priors the estimates then
+#: become the mixture times a constant, which :class:`~priorsep.separate.Separator` refuses)
+LR_RANGE = (1e-4, 1.0)
+
+
+def _lr_problem(value: Any) -> str:
+    """What is wrong with ``value`` as a learning rate (``"lr must be ..."``), or ``""``."""
+    low, high = LR_RANGE
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return f"lr must be a number in [{low:g}, {high:g}]; got {value!r}"
+    if not low <= value <= high:
+        return (f"lr must be in [{low:g}, {high:g}] (the default is {SearchConfig.lr:g}); got {value:g}: "
+                + ("so small a step leaves the search at its start" if value < low else
+                   "steps that large leave the priors' useful region and split the mixture instead of separating it"))
+    return ""
+
+
+def learning_rate(text: str) -> float:
+    """``--lr``'s argparse type: a learning rate in :data:`LR_RANGE`, or one error line.
+
+    >>> learning_rate("0.1")
+    0.1
+    """
+    import argparse
+
+    try:
+        problem = _lr_problem(float(text))
+    except ValueError:
+        problem = f"lr must be a number in [{LR_RANGE[0]:g}, {LR_RANGE[1]:g}]; got {text!r}"
+    if problem:
+        raise argparse.ArgumentTypeError(problem.replace("lr must be", "expected a learning rate")
+                                         .replace("learning rate a number", "learning rate, a number"))
+    return float(text)
 
 
 def _whole(name: str, value: Any, minimum: int) -> None:
@@ -52,7 +89,7 @@ class SearchConfig:
         start: ``"encoder"``: priors with an encoder start from their encoding of the
             mixture (the others from zero); ``"zero"``: z = 0, the paper's.
         steps: Adam steps (paper: 1000); 0 gives the start's output.
-        lr: Adam learning rate (paper: 0.05; betas 0.9, 0.999).
+        lr: Adam learning rate (paper: 0.05; betas 0.9, 0.999), in :data:`LR_RANGE`.
         bound: project z onto ``[-bound, bound]`` after every step; ``None`` for no
             projection (what the public code effectively ran); ``"prior"``: each prior's
             own ``latent_bound``.
@@ -121,8 +158,8 @@ class SearchConfig:
         _whole("chunk", self.chunk, 1)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ConfigError(f"seed must be a whole number; got {self.seed!r}")
-        if not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr <= 0:
-            raise ConfigError(f"lr must be a positive number; got {self.lr!r}")
+        if _lr_problem(self.lr):
+            raise ConfigError(_lr_problem(self.lr))
         bound = self.bound
         if not (bound is None or bound == "prior" or (isinstance(bound, (int, float)) and not isinstance(bound, bool)
                                                      and math.isfinite(bound) and bound > 0)):

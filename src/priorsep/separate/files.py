@@ -24,6 +24,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ..runtime import torch_threads
 from .config import SearchConfig
 from .separator import SeparationResult, make_separator
 
@@ -33,7 +34,7 @@ __all__ = ["separate_file"]
 def separate_file(path: str | os.PathLike, priors: Sequence[Any], config: SearchConfig | str | None = None, *,
                   channel: int | None = None, downmix: bool = False, resample: bool = True,
                   device: str | torch.device | None = None, progress: bool = False,
-                  **settings: Any) -> SeparationResult:
+                  threads: int | str | None = "default", **settings: Any) -> SeparationResult:
     """Separate the audio file ``path`` with ``priors`` (names, files or prior objects).
 
     Args:
@@ -42,16 +43,22 @@ def separate_file(path: str | os.PathLike, priors: Sequence[Any], config: Search
         config, settings: a preset name or :class:`SearchConfig`, and single settings
             that replace its fields (``steps=100``), as for :class:`Separator`.
         resample: resample another rate to the priors' (with soxr); ``False`` refuses it.
+        threads: torch's intra-op threads for the whole call (loading, reading, separating),
+            restored after: ``"default"`` (the command line's default,
+            :func:`priorsep.runtime.default_threads`), a number, or ``None`` (torch's
+            setting left alone).
     Returns:
         the result for the file's ``[T]`` samples: estimates ``[K, T]`` (score priors:
         a :class:`~priorsep.separate.posterior.PosteriorResult`, :func:`make_separator`).
     Raises:
         AudioError, PriorError, ConfigError: one line each, as the command line gives them.
+        SearchError: the search diverged or did not separate (:meth:`Separator.separate`).
     """
     from ..audio import read_audio
     from ..priors import load_prior
 
-    loaded = [load_prior(p) if isinstance(p, (str, os.PathLike)) else p for p in priors]
-    separator = make_separator(loaded, config, progress=progress, device=device, **settings)
-    audio = read_audio(path, separator.sample_rate, channel=channel, downmix=downmix, resample=resample)
-    return separator.separate(torch.from_numpy(audio.samples))
+    with torch_threads(threads) as used:
+        loaded = [load_prior(p) if isinstance(p, (str, os.PathLike)) else p for p in priors]
+        separator = make_separator(loaded, config, progress=progress, device=device, threads=used, **settings)
+        audio = read_audio(path, separator.sample_rate, channel=channel, downmix=downmix, resample=resample)
+        return separator.separate(torch.from_numpy(audio.samples))

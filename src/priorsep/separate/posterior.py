@@ -48,6 +48,7 @@ from ..constants import CLIP_LENGTH
 from ..errors import AudioError, ConfigError, PriorError
 from ..priors.score import ScorePrior, from_image, sigma_schedule
 from ..progress import Progress
+from ..runtime import keep_heap, resolve_device, resolve_threads, torch_threads
 from .windows import OverlapAdd, frame_windows
 
 __all__ = ["PosteriorConfig", "PosteriorResult", "PosteriorSeparator", "check_score_priors", "separate_posterior"]
@@ -227,6 +228,9 @@ class PosteriorSeparator:
         progress: show a progress bar (in windows).
         device: where sampling runs; the priors are moved there, results come back on
             the mixture's device. ``None``: the mixture's.
+        threads: torch's intra-op threads during :meth:`separate`, restored after:
+            ``"default"`` (the command line's default, :func:`priorsep.runtime.default_threads`),
+            a number, or ``None`` (torch's setting left alone).
 
     Example:
         >>> import torch
@@ -242,10 +246,10 @@ class PosteriorSeparator:
 
     def __init__(self, priors: Sequence[ScorePrior], config: PosteriorConfig | None = None, *,
                  level: float | None = None, overlap: float = 0.5, chunk: int = 16, progress: bool = False,
-                 device: str | torch.device | None = None):
-        from .separator import resolve_device
-
+                 device: str | torch.device | None = None, threads: int | str | None = "default"):
         self.priors = check_score_priors(priors)
+        resolve_threads(threads)  # a bad value is refused here, not at the first call
+        self.threads = threads
         self.config = config or PosteriorConfig()
         if level is not None and not level > 0:
             raise ConfigError(f"level must be positive or None; got {level}")
@@ -280,7 +284,14 @@ class PosteriorSeparator:
                 this call's own.
         Returns:
             a :class:`PosteriorResult`: ``[B, K, T]`` estimates (``[K, T]`` for ``[T]``).
+        Raises:
+            ConfigError, AudioError: an input that cannot be separated (one line).
         """
+        keep_heap()
+        with torch_threads(self.threads):
+            return self._separate(mixture, bar)
+
+    def _separate(self, mixture: Tensor, bar: Progress | None) -> PosteriorResult:
         mixture = torch.as_tensor(mixture)
         single = mixture.dim() == 1
         mix = mixture[None] if single else mixture
@@ -318,7 +329,8 @@ class PosteriorSeparator:
 
 
 def separate_posterior(mixture: Tensor, priors: Sequence[ScorePrior], config: PosteriorConfig | None = None, *,
-                       level: float | None = None, overlap: float = 0.5) -> PosteriorResult:
+                       level: float | None = None, overlap: float = 0.5,
+                       threads: int | str | None = "default") -> PosteriorResult:
     """Separate ``mixture`` into one source per score prior by posterior sampling
     (``config.sampler``: projection, the default, or annealed Langevin; module docstring);
     :class:`PosteriorSeparator` with its defaults.
@@ -328,6 +340,7 @@ def separate_posterior(mixture: Tensor, priors: Sequence[ScorePrior], config: Po
         priors: K score priors, in the order of the output's sources.
         config: the sampler's settings (default :class:`PosteriorConfig()`).
         level: the peak each mixture is scaled to first (``None``: as it comes).
+        threads: torch's threads for the call (as :class:`PosteriorSeparator`'s).
     Returns:
         a :class:`PosteriorResult` (``[K, T]`` and ``[W, K, F + 1, N + 1]`` for a ``[T]`` input).
 
@@ -335,4 +348,4 @@ def separate_posterior(mixture: Tensor, priors: Sequence[ScorePrior], config: Po
         mixture ``[B, T]`` -> masked ``[B, K, T]``, magnitudes ``[B, W, K, F + 1, N + 1]``
         (``F + 1, N + 1 = 257, 65`` for the default STFT).
     """
-    return PosteriorSeparator(priors, config, level=level, overlap=overlap).separate(mixture)
+    return PosteriorSeparator(priors, config, level=level, overlap=overlap, threads=threads).separate(mixture)

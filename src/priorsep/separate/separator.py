@@ -38,6 +38,7 @@ from ..errors import AudioError, ConfigError, PriorError, SearchError
 from ..mixing import peak_normalise
 from ..priors.base import DensityPrior, EncodablePrior, MagnitudePrior, Prior, check_prior
 from ..progress import Progress, duration
+from ..runtime import Adam, keep_heap, resolve_device, resolve_threads, torch_threads, trim_heap
 from .config import PRESETS, SearchConfig
 from .objectives import OBJECTIVES, Objective, choose_objective
 from .windows import OverlapAdd, frame_windows
@@ -46,6 +47,9 @@ __all__ = ["Separator", "SeparationResult", "check_priors", "make_separator", "p
 
 #: the STFT of the masks (and of the magnitude objective) when no magnitude prior fixes one
 DEFAULT_MASK_STFT = (1024, 256)
+#: a search whose K >= 2 estimates all correlate at least this much with the mixture did
+#: not separate it (:meth:`Separator.separate` raises)
+PROPORTIONAL = 0.999
 
 
 @dataclass
@@ -104,28 +108,6 @@ def by_name(estimates: Tensor, names: Sequence[str] | None) -> dict[str, Tensor]
     names = list(names or [f"source_{k}" for k in range(estimates.shape[-2])])
     keys = [name if names.count(name) == 1 else f"{name}_{k}" for k, name in enumerate(names)]
     return {key: estimates[..., k, :] for k, key in enumerate(keys)}
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``device`` as a :class:`torch.device`, or one :class:`~priorsep.errors.ConfigError`
-    line when this machine does not have it (e.g. ``cuda`` without a GPU).
-
-    >>> resolve_device("cpu")
-    device(type='cpu')
-    """
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"device {device!r} is not a device torch knows ({exc})") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {device!r}: no CUDA GPU is available here (torch {torch.__version__}); "
-                              "use --device cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
-    elif dev.type != "cpu":
-        raise ConfigError(f"device {device!r}: priorsep runs on cpu or cuda")
-    return dev
 
 
 def check_priors(priors: Sequence[Prior], minimum: int = 2) -> list[Prior]:
@@ -187,30 +169,6 @@ def _frozen(priors: Sequence[Prior]) -> Iterator[None]:
                 q.requires_grad_(flag)
 
 
-def _trim_heap() -> None:
-    """Give the C heap's free memory back to the system (glibc's ``malloc_trim``; nothing
-    elsewhere). Between the chunks of a long input the same sizes are allocated and freed
-    again, and glibc kept the freed blocks: the peak memory of a 10-minute input grew by
-    about 5 MB a chunk (1156 MiB after 73 chunks, 800 MiB with a trim after each)."""
-    global _LIBC
-    if _LIBC is None:
-        import ctypes
-        import ctypes.util
-
-        name = ctypes.util.find_library("c")
-        try:
-            _LIBC = ctypes.CDLL(name) if name else False
-        except OSError:
-            _LIBC = False
-        if _LIBC is not False and not hasattr(_LIBC, "malloc_trim"):
-            _LIBC = False
-    if _LIBC:
-        _LIBC.malloc_trim(0)
-
-
-_LIBC: Any = None
-
-
 def _mixture_seed(seed: int, window: Tensor) -> int:
     """A seed from the global seed and the window's samples, so that a mixture's random
     restarts do not depend on which other mixtures share its batch, or where."""
@@ -233,6 +191,9 @@ class Separator:
         device: where the search runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``); the priors are
             moved there, and each mixture with them (results come back on the mixture's
             own device). ``None``: the mixture's device, with the priors where they are.
+        threads: torch's intra-op threads during :meth:`separate`, restored after:
+            ``"default"`` (the command line's default, :func:`priorsep.runtime.default_threads`),
+            a number, or ``None`` (torch's setting left alone).
         **overrides: single settings that replace the configuration's, as in
             :func:`dataclasses.replace` (``Separator(priors, "paper", steps=100)``).
 
@@ -250,7 +211,7 @@ class Separator:
 
     def __init__(self, priors: Sequence[Prior], config: SearchConfig | str | None = None, *,
                  progress: bool = False, min_priors: int = 2, device: str | torch.device | None = None,
-                 **overrides: Any):
+                 threads: int | str | None = "default", **overrides: Any):
         if config is None or isinstance(config, str):
             name = config or "best"
             if name not in PRESETS:
@@ -273,7 +234,8 @@ class Separator:
                                            for p in self.priors):
             raise ConfigError("density > 0 needs a prior with a latent density (priorsep fit-density); "
                               f"none of {', '.join(p.name for p in self.priors)} has one")
-        self.progress = progress
+        self.progress, self.threads = progress, threads
+        resolve_threads(threads)  # a bad value is refused here, not at the first call
         self.mask_fft, self.mask_hop = _mask_stft(self.priors, self.config)
         bound = self.config.bound
         self.bounds = [p.latent_bound for p in self.priors] if bound == "prior" else [bound] * len(self.priors)
@@ -334,7 +296,17 @@ class Separator:
         Returns:
             a :class:`SeparationResult` with ``[B, K, T]`` estimates (``[K, T]`` for
             ``[T]`` input).
+        Raises:
+            ConfigError, AudioError: an input that cannot be separated (one line).
+            SearchError: the search diverged (a non-finite loss or estimate), or gave no
+                separation (every estimate the mixture times a constant); the line names
+                the learning rate.
         """
+        keep_heap()
+        with torch_threads(self.threads):
+            return self._separate(mixture, bar)
+
+    def _separate(self, mixture: Tensor, bar: Progress | None) -> SeparationResult:
         mixture = torch.as_tensor(mixture)
         single = mixture.dim() == 1
         if single:
@@ -373,7 +345,7 @@ class Separator:
                     acc.add(row, part.pop(form))
                 parts.append(part)
                 row += c.shape[0]
-                _trim_heap()
+                trim_heap()
         seconds = time.perf_counter() - start
         generated, masked = added["generated"].result(), added["masked"].result()
         history = {key: torch.cat([o["history"][key] for o in parts], dim=1) for key in terms}
@@ -382,6 +354,7 @@ class Separator:
         latents = [torch.cat(zs).reshape(b, n_win, -1) for zs in zip(*(o["latents"] for o in parts))]
         restart_losses = torch.cat([o["restart_losses"] for o in parts]).reshape(b, n_win, r)
         self._check_finite(losses["total"], generated, masked)
+        self._check_separated(losses["total"], masked, mixture / scale)
         generated.mul_(scale[..., None])  # back to the input's level (in place: long inputs are large)
         masked.mul_(scale[..., None])
         generated, masked = generated.to(home), masked.to(home)
@@ -414,6 +387,26 @@ class Separator:
                 f"the search diverged on {which} (final loss {float(total[bad[0]]):.3g}, non-finite estimates); "
                 f"try a lower learning rate (lr is {self.config.lr:g}) or another prior "
                 f"({', '.join(p.name for p in self.priors)})")
+
+    def _check_separated(self, total: Tensor, masked: Tensor, mixture: Tensor) -> None:
+        """Raise :class:`~priorsep.errors.SearchError` if, for a mixture ``[B, T]``, every
+        one of the K >= 2 estimates ``masked [B, K, T]`` is the mixture times a constant
+        (a correlation of at least :data:`PROPORTIONAL` with it): the search then only
+        split the mixture's level, as a step size far too large for the priors, or priors
+        that generate the same sources (one prior twice, from one start), make it do. A
+        separation never gives that; a silent estimate does not count as proportional."""
+        if masked.shape[-2] < 2:
+            return
+        norms = masked.norm(dim=-1) * mixture.norm(dim=-1, keepdim=True)  # [B, K]
+        corr = torch.where(norms > 0, (masked @ mixture[..., None])[..., 0] / norms.clamp_min(1e-30), 0.0)
+        bad = [i for i in range(corr.shape[0]) if bool((corr[i] >= PROPORTIONAL).all())]
+        if bad:
+            which = f"mixture {bad[0]}" if corr.shape[0] > 1 else "the mixture"
+            raise SearchError(
+                f"the search did not separate {which}: every estimate is the mixture times a constant "
+                f"(correlation >= {PROPORTIONAL}, final loss {float(total[bad[0]]):.3g}); lower the learning rate "
+                f"(lr is {self.config.lr:g}; the default {SearchConfig.lr:g}), or use priors that tell the "
+                "sources apart")
 
     def _starts(self, windows: Tensor) -> list[Tensor]:
         """Starting latents ``[R, N, D_k]`` per prior: the start (zeros, or the prior's
@@ -463,11 +456,11 @@ class Separator:
         anchors = [z.detach().clone() for z in latents]  # the trust region's centres
         with _frozen(self.priors):
             extra = objective.parameters(state, latents)
-            opt = torch.optim.Adam([*latents, *extra], lr=self.config.lr)
+            opt = Adam([*latents, *extra], lr=self.config.lr)
             history = torch.empty(steps, len(terms), r * n, device=windows.device)
             began = time.perf_counter()
             for step in range(steps):
-                opt.zero_grad(set_to_none=True)
+                opt.zero_grad()
                 values = objective.loss(state, latents, extra)
                 minimised = values["total"]
                 if self.config.anchor:  # stay near the start: a penalty on the distance from it
@@ -504,11 +497,13 @@ class Separator:
 
 
 def make_separator(priors: Sequence[Prior], config: SearchConfig | str | None = None, *, progress: bool = False,
-                   device: str | torch.device | None = None, **overrides: Any):
+                   device: str | torch.device | None = None, threads: int | str | None = "default",
+                   **overrides: Any):
     """The separator for ``priors``: a :class:`Separator` (latent search), or, when every
     prior is a score prior, a :class:`~priorsep.separate.posterior.PosteriorSeparator`
     (posterior sampling). Both have ``priors``, ``sample_rate``, ``forms`` (the estimates
-    they give), ``separate(mixture, bar=None)`` and ``settings()``.
+    they give), ``separate(mixture, bar=None)`` and ``settings()``, and run ``separate``
+    on ``threads`` torch threads (as :class:`Separator`'s ``threads``).
 
     For score priors only ``seed`` and ``level`` of the search's settings apply (``level``
     ``"auto"``: 1, as for the magnitude fit); any other setting changed from the ``best``
@@ -520,7 +515,7 @@ def make_separator(priors: Sequence[Prior], config: SearchConfig | str | None = 
     """
     score = [getattr(p, "domain", None) == "score" for p in priors]
     if not any(score):
-        return Separator(priors, config, progress=progress, device=device, **overrides)
+        return Separator(priors, config, progress=progress, device=device, threads=threads, **overrides)
     if not all(score):
         names = lambda want: ", ".join(p.name for p, s in zip(priors, score) if s == want)  # noqa: E731
         raise PriorError(f"score priors ({names(True)}) are separated by posterior sampling and the others "
@@ -540,4 +535,4 @@ def make_separator(priors: Sequence[Prior], config: SearchConfig | str | None = 
 
     level = 1.0 if config.level == "auto" else config.level
     return PosteriorSeparator(priors, PosteriorConfig(seed=config.seed), level=level, progress=progress,
-                              device=device)
+                              device=device, threads=threads)
