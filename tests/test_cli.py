@@ -65,6 +65,15 @@ def _stereo(p):
     sf.write(p, np.random.default_rng(0).normal(size=(16000, 2)) * 0.1, 16000)
 
 
+def _noise(n):
+    return np.random.default_rng(1).uniform(-0.1, 0.1, n)
+
+
+def _truncated(p):
+    sf.write(p, _noise(16000), 16000, subtype="PCM_16")
+    p.write_bytes(p.read_bytes()[:5000])
+
+
 @pytest.mark.parametrize(
     "setup, extra, message",
     [
@@ -73,11 +82,14 @@ def _stereo(p):
         (_stereo, [], "2 channels; separation needs mono: choose one with --channel N"),
         (lambda p: sf.write(p, np.zeros(16000), 16000), [], "is silent"),
         (lambda p: sf.write(p, np.r_[np.ones(10) * 0.1, np.nan], 16000, subtype="FLOAT"), [], "NaN or infinite"),
-        (lambda p: sf.write(p, np.ones(44100) * 0.1, 44100), ["--no-resample"],
+        (lambda p: sf.write(p, np.ones(16000) * 0.1, 16000), [], "is a constant 0.1 (a DC offset, no sound)"),
+        (_truncated, [], "truncated: its header declares 16000 samples, the file holds 2478 (85 % missing)"),
+        (lambda p: sf.write(p, _noise(800), 16000), [], "has 800 samples (50 ms); the priors need at least 1024"),
+        (lambda p: sf.write(p, _noise(44100), 44100), ["--no-resample"],
          "44100 Hz but the priors need 16000 Hz"),
-        (lambda p: sf.write(p, np.ones(16000) * 0.1, 16000), ["--only-one"], "at least two priors"),
-        (lambda p: sf.write(p, np.ones(16000) * 0.1, 16000), ["--prior", "nope"], "no built-in prior named 'nope'"),
-        (lambda p: sf.write(p, np.ones(16000) * 0.1, 16000), ["--prior", "RATE8K"], "sample rates differ"),
+        (lambda p: sf.write(p, _noise(16000), 16000), ["--only-one"], "at least two priors"),
+        (lambda p: sf.write(p, _noise(16000), 16000), ["--prior", "nope"], "no built-in prior named 'nope'"),
+        (lambda p: sf.write(p, _noise(16000), 16000), ["--prior", "RATE8K"], "sample rates differ"),
     ],
 )
 def test_bad_input_is_one_line_and_leaves_nothing(tmp_path, capsys, setup, extra, message):
@@ -100,8 +112,12 @@ def test_resamples_and_says_so(tmp_path, capsys):
     sf.write(tmp_path / "in.wav", np.sin(np.arange(22050) * 0.05) * 0.5, 22050)
     code, _, err = run(capsys, "separate", tmp_path / "in.wav", "--prior", "tone", "--prior", "burst",
                        "--out", tmp_path / "o", "--steps", "1")
-    assert code == 0 and "resampled 22050 Hz -> 16000 Hz with soxr" in err
-    assert sf.info(tmp_path / "o" / "0_tone.wav").frames == 16000
+    assert code == 0 and "resampled 22050 Hz -> 16000 Hz with soxr (estimates are written back" in err
+    info = sf.info(tmp_path / "o" / "0_tone.wav")  # at the input's rate and length
+    assert (info.samplerate, info.frames) == (22050, 22050)
+    total = sum(sf.read(tmp_path / "o" / f"{k}.wav")[0] for k in ("0_tone", "1_burst"))
+    mixture = sf.read(tmp_path / "in.wav")[0]
+    assert np.abs(total - mixture)[1000:-1000].max() < 0.01  # still (nearly) mixture-consistent
 
 
 def test_priors_lists_the_builtins(capsys):
@@ -148,10 +164,10 @@ def test_evaluate_json_is_strict_and_stereo_can_be_chosen(example, tmp_path, cap
 
 
 def test_input_that_resamples_to_nothing_is_refused(tmp_path, capsys):
-    sf.write(tmp_path / "one.wav", np.array([0.5]), 44100)
+    sf.write(tmp_path / "one.wav", np.array([0.5, -0.5]), 44100)
     code, _, err = run(capsys, "separate", tmp_path / "one.wav", "--prior", "tone", "--prior", "burst",
                        "--out", tmp_path / "o", "--steps", "1")
-    assert code == 2 and "after resampling" in err, err
+    assert code == 2 and "one.wav: has 2 samples (0 ms); the priors need at least 1024" in err, err
 
 
 def test_demo_separates_the_bundled_example_with_the_bundled_priors(tmp_path, capsys):
@@ -163,6 +179,10 @@ def test_demo_separates_the_bundled_example_with_the_bundled_priors(tmp_path, ca
     # measured 2026-11-24: 22.1 / 28.4 dB; the template mask scores 11.0 / 16.1 dB on this mixture
     assert masked["digits"]["si_sdr"] > 15 and masked["drums"]["si_sdr"] > 18, masked
     assert (tmp_path / "demo" / "0_digits.wav").exists() and (tmp_path / "demo" / "spectrograms.png").exists()
+    # beside the plain priors, what --classes loads for the example's classes
+    classes = summary["classes"]
+    assert classes["priors"] == ["digits-score", "drums-score"] and "--classes digits,drums loads" in out
+    assert classes["metrics"]["digits"]["si_sdr"] > 15 and classes["metrics"]["drums"]["si_sdr"] > 18
 
 
 def test_search_options_override_single_settings_of_the_preset(example, tmp_path, capsys):
@@ -202,7 +222,7 @@ def test_python_m_priorsep_cli_runs_the_command():
 def test_one_torch_thread_by_default_and_threads_after_the_subcommand(capsys, monkeypatch):
     import torch
 
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # restored afterwards
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "PRIORSEP_THREADS"):  # restored after
         monkeypatch.setenv(var, "1")
     try:
         torch.set_num_threads(2)
@@ -223,7 +243,11 @@ def test_an_out_holding_files_is_refused_unless_force_and_then_replaced_whole(ex
     assert code == 2 and err == f"priorsep: error: {out} already holds 1 file (1_drums.wav); pass --force to " \
                                 "replace them, or choose another folder\n"
     assert [p.name for p in out.iterdir()] == ["1_drums.wav"]
-    code, _, _ = run(capsys, *argv, "--force")
+    code, _, err = run(capsys, *argv, "--force")  # not an earlier run's folder: --force refuses too
+    assert code == 2 and "holds 1 file (1_drums.wav) no priorsep run wrote there; --force replaces only" in err
+    (out / "1_drums.wav").unlink()
+    code, _, _ = run(capsys, *argv)
+    code, _, _ = run(capsys, *argv, "--force")  # an earlier run's folder: replaced whole
     assert code == 0 and sorted(p.name for p in out.iterdir()) == ["0_tone.wav", "1_burst.wav", "summary.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sep"]  # no staging or old folder left
 
@@ -247,14 +271,18 @@ def test_device_cuda_without_a_gpu_is_one_line(example, tmp_path, capsys):
 
 
 def test_listing_help_and_refusals_do_not_import_torch(tmp_path):
-    """Start-up stays under a second: commands that compute nothing never import torch
-    (the times are in benchmarks/README.md, 'Start-up')."""
+    """Start-up stays under a second: commands that compute nothing, and refusals of a
+    file's content, never import torch (the times are in benchmarks/README.md, 'Start-up')."""
     import subprocess
     import sys
 
     code = ("import sys; from priorsep.cli import main; code = main(sys.argv[1:]); "
             "print(code, 'torch' in sys.modules)")
+    _stereo(tmp_path / "stereo.wav")
+    sf.write(tmp_path / "short.wav", _noise(500), 16000)
     cases = [(["priors"], "0"), (["separate", "x.wav", "--prior", "tone", "--out", "o"], "2"),
+             (["separate", "stereo.wav", "--prior", "digits", "--prior", "drums", "--out", "o"], "2"),  # read first
+             (["separate", "short.wav", "--classes", "digits,drums", "--out", "o"], "2"),
              (["separate", "missing.wav", "--prior", "tone", "--prior", "burst", "--out", "o"], "2"),
              (["separate", "missing.wav", "--prior", "tone", "--prior", "nope", "--out", "o"], "2")]
     for argv, status in cases:
@@ -360,3 +388,62 @@ def test_classes_digits_piano_separate_with_the_1024_point_score_priors(tmp_path
     assert summary["priors"] == ["digits-score-1024", "piano-score-1024"]
     est = [sf.read(out / f, dtype="float32")[0] for f in ("0_digits.wav", "1_piano.wav")]
     assert si_sdr(sources[0], est[0]) > 9.0 and si_sdr(sources[1], est[1]) > 13.0  # measured 12.5, 16.3
+
+
+def test_an_input_folder_is_never_the_out_even_with_force(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    sf.write(data / "mix.wav", _noise(16000), 16000)
+    (data / "notes.txt").write_text("the user's")
+    for out in (data, tmp_path):
+        code, _, err = run(capsys, "separate", data / "mix.wav", "--prior", "tone", "--prior", "burst", "--out", out,
+                           "--force", "--steps", "1")
+        assert code == 2 and err == f"priorsep: error: --out {out} holds the input {data / 'mix.wav'}; choose an " \
+                                    "--out outside the inputs\n"
+    assert sorted(p.name for p in data.iterdir()) == ["mix.wav", "notes.txt"]
+
+
+def test_html_paths_are_checked_before_the_search(example, tmp_path, capsys):
+    argv = ["separate", example / "mix.wav", "--prior", "tone", "--prior", "burst", "--steps", "1"]
+    (tmp_path / "mine.html").write_text("<html>the user's page</html>")
+    for page, message in ((tmp_path / "mine.html", "exists and is not a priorsep listening page"),
+                          (tmp_path / "o" / "p.html", "inside --out"), (tmp_path, "is a folder")):
+        code, _, err = run(capsys, *argv, "--out", tmp_path / "o", "--html", page)
+        assert code == 2 and message in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.html"]  # nothing written
+    page = tmp_path / "new" / "folder" / "p.html"  # missing folders are made, as for --out
+    code, _, _ = run(capsys, *argv, "--out", tmp_path / "o", "--html", page)
+    assert code == 0 and page.is_file()
+    code, _, _ = run(capsys, *argv, "--out", tmp_path / "o2", "--html", page)  # its own page: replaced
+    assert code == 0
+
+
+def test_a_write_that_fails_is_one_line_exit_1_and_leaves_nothing(example, tmp_path):
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def small_files():  # a file-size limit stands in for a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
+
+    out = tmp_path / "sep"
+    done = subprocess.run([sys.executable, "-m", "priorsep.cli", "separate", str(example / "mix.wav"), "--prior",
+                           "tone", "--prior", "burst", "--steps", "1", "--out", str(out)],
+                          capture_output=True, text=True, timeout=120, preexec_fn=small_files)
+    assert done.returncode == 1 and done.stderr == f"priorsep: error: {out / '0_tone.wav'}: could not be written " \
+                                                  "(File too large); nothing of it is left\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_same_command_writes_the_same_bytes(example, tmp_path, capsys):
+    import time
+
+    for name in ("a", "b"):
+        code, _, _ = run(capsys, "separate", example / "mix.wav", "--prior", "tone", "--prior", "burst", "--steps",
+                         "2", "--out", tmp_path / name)
+        assert code == 0
+        time.sleep(1.1)
+    for wav in ("0_tone.wav", "1_burst.wav"):
+        assert (tmp_path / "a" / wav).read_bytes() == (tmp_path / "b" / wav).read_bytes()

@@ -103,7 +103,9 @@ def test_a_corpus_run_indexes_reports_failures_and_resumes(corpus, tmp_path, cap
     other.mkdir()
     (other / "keep.txt").write_text("mine")
     assert main(["separate", str(root), *STEPS, "--out", str(other)]) == 2
-    assert "holds files but no index.json" in capsys.readouterr().err
+    assert "holds 1 file (keep.txt) but no index.json" in capsys.readouterr().err
+    assert main(["separate", str(root), *STEPS, "--out", str(other), "--force"]) == 2  # not priorsep's to replace
+    assert files_under(other) == ["keep.txt"]
 
 
 def test_jobs_give_the_results_of_one_process(corpus, tmp_path):
@@ -146,3 +148,82 @@ def test_a_corpus_on_cuda_without_a_gpu_is_refused_before_anything_is_written(co
     err = capsys.readouterr().err
     assert "no CUDA GPU is available here" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "gpu").exists()
+
+
+def test_a_corpus_never_reads_its_own_out_nor_writes_over_its_inputs(corpus, tmp_path, capsys):
+    import shutil
+
+    root, _ = corpus
+    takes = tmp_path / "takes"
+    shutil.copytree(root, takes)
+    out = takes / "sep"  # inside the input folder: a rerun must not separate the last run's outputs
+    for _ in range(2):
+        assert main(["separate", str(takes), *STEPS, "--out", str(out)]) == 0
+    assert "6 of 6 tracks separated" in (text := capsys.readouterr().out) and "(6 already done)" in text
+    assert not any("sep/sep" in p for p in files_under(takes))
+    before = files_under(takes)
+    for bad_out in (takes, tmp_path):  # the input folder itself, or a folder holding it
+        assert main(["separate", str(takes), *STEPS, "--out", str(bad_out), "--force"]) == 2
+        assert "choose an --out outside the inputs" in capsys.readouterr().err
+    assert files_under(takes) == before
+
+
+def test_a_template_that_gives_two_tracks_one_file_is_refused_before_any_work(corpus, tmp_path, capsys):
+    root, _ = corpus
+    out = tmp_path / "out"
+    assert main(["separate", str(root), *STEPS, "--out", str(out), "--filename", "{k}_{source}.{ext}"]) == 2
+    assert "--filename '{k}_{source}.{ext}' gives tracks m0 and m1 the same file 0_tone.wav" in \
+        capsys.readouterr().err
+    assert main(["separate", str(root), "--prior", "tone", "--prior", "tone", "--steps", "1", "--out", str(out),
+                 "--filename", "{track}/{source}.{ext}"]) == 2
+    assert "gives two sources of track m0 the same file m0/tone.wav" in capsys.readouterr().err
+    assert main(["separate", str(root), *STEPS, "--out", str(out), "--filename", "../x/{track}{k}"]) == 2
+    assert "outside the output folder" in capsys.readouterr().err
+    assert not out.exists()  # refused before the index or any track was written
+
+
+def test_tracks_at_other_rates_come_back_at_their_rate_and_failures_name_their_file(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    sf.write(tmp_path / "a.wav", rng.uniform(-0.5, 0.5, 22050), 44100)
+    sf.write(tmp_path / "short.wav", rng.uniform(-0.5, 0.5, 500), 16000)
+    out = tmp_path / "out"
+    assert main(["separate", str(tmp_path / "a.wav"), str(tmp_path / "short.wav"), *STEPS, "--out", str(out),
+                 "--jobs", "4"]) == 1
+    captured = capsys.readouterr()
+    assert "--jobs 4: 2 tracks to separate, so 2 worker processes" in captured.out
+    assert f"{tmp_path / 'short.wav'}: the input has 500 samples" in captured.err
+    info = sf.info(out / "a" / "0_tone.wav")
+    assert (info.samplerate, info.frames) == (44100, 22050)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_interrupted_corpus_keeps_its_finished_tracks(tmp_path, jobs):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    mixtures, _ = prior_mixtures([TonePrior(), BurstPrior()], 4, seed=1)
+    for i, m in enumerate(mixtures):
+        sf.write(tmp_path / f"t{i}.wav", m.numpy(), 16000, subtype="FLOAT")
+    out = tmp_path / "sep"
+    cmd = [sys.executable, "-m", "priorsep.cli", "separate", str(tmp_path), "--prior", "tone", "--prior", "burst",
+           "--steps", "400", "--restarts", "1", "--out", str(out), "--jobs", str(jobs)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    done = proc.stdout.readline()  # the first finished track
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    index = json.loads((out / "index.json").read_text())
+    kept = [t["track"] for t in index["tracks"] if t["status"] == "ok"]
+    assert proc.returncode == 130 and done.split(":")[0] in kept and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == f"priorsep: interrupted; {len(kept)} of 4 tracks done and listed in " \
+                                           f"{out / 'index.json'}; the same command resumes"
+    complete = sorted(t for t in {p.parent.name for p in out.rglob("*.wav")}
+                      if all((out / t / f).is_file() for f in ("0_tone.wav", "1_burst.wav")))
+    assert sorted(kept) == complete  # every complete track is indexed
+    assert not list(out.rglob(".*"))  # no temporary file left
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert f"({len(kept)} already done)" in rerun.stdout, rerun.stdout + rerun.stderr

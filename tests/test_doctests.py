@@ -9,7 +9,8 @@ MODULES = ["priorsep._lazy", "priorsep.audio", "priorsep.errors", "priorsep.fsut
            "priorsep.mixing", "priorsep.progress", "priorsep.priors.base", "priorsep.separate.config",
            "priorsep.separate.windows", "priorsep.separate.separator", "priorsep.separate.outputs",
            "priorsep.training.augment", "priorsep.priors.density", "priorsep.separate.files", "priorsep.priors.score",
-           "priorsep.launch"]
+           "priorsep.launch", "priorsep.separate.tracks", "priorsep.listening",
+           "priorsep.runtime"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -15,7 +15,7 @@ True
 from __future__ import annotations
 
 __all__ = ["PriorsepError", "AudioError", "PriorError", "ConfigError", "DataError", "MissingDependencyError",
-           "SearchError"]
+           "OutputError", "SearchError", "WriteError"]
 
 
 class PriorsepError(Exception):
@@ -45,3 +45,13 @@ class MissingDependencyError(PriorsepError, ImportError):
 
 class SearchError(PriorsepError, RuntimeError):
     """A latent search that diverged (a non-finite loss or estimate); nothing is written."""
+
+
+class OutputError(PriorsepError, ValueError):
+    """An output path that must not or cannot be written (it holds the inputs, holds files
+    priorsep did not write, lies in a folder that cannot be written); refused before any work."""
+
+
+class WriteError(PriorsepError, OSError):
+    """A write that failed while the outputs were being written (a full disk, a file-size
+    limit); nothing half-written is left, and the command exits with status 1."""

@@ -26,9 +26,10 @@ import secrets
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
-__all__ = ["atomic_write", "write_text", "StagedDir", "swap_in", "check_input_path"]
+__all__ = ["atomic_write", "write_text", "StagedDir", "swap_in", "check_input_path", "check_outside",
+           "check_writable", "foreign_files"]
 
 
 def _temporary_name(path: Path, suffix: str = ".tmp") -> Path:
@@ -42,13 +43,19 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     The temporary file has the destination's suffix (some writers choose the format by
     it) and is removed if the block raises. The caller writes the temporary path with
     any library (``soundfile``, ``safetensors``, ``matplotlib``, ``Path.write_text``).
+    A write that fails with an ``OSError`` (a full disk, a file-size limit) raises
+    :class:`~priorsep.errors.WriteError`, one line naming ``path``, not the temporary name.
     """
+    from .errors import WriteError
+
     path = Path(path)
     tmp = _temporary_name(path, suffix=".tmp" + path.suffix)
     try:
         yield tmp
         os.chmod(tmp, _umask_mode(0o666))  # some writers (safetensors) create their files 0600
         os.replace(tmp, path)
+    except OSError as exc:
+        raise WriteError(f"{path}: could not be written ({exc.strerror or exc}); nothing of it is left") from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -75,7 +82,7 @@ def check_input_path(path: str | os.PathLike) -> Path:
 
 
 def check_parents(path: str | os.PathLike) -> Path:
-    """``path`` as a :class:`~pathlib.Path`, or one :class:`~priorsep.errors.AudioError` line
+    """``path`` as a :class:`~pathlib.Path`, or one :class:`~priorsep.errors.OutputError` line
     if the nearest of its parent folders that exists is a file (so that missing folders can be
     made later; checked before anything slow starts).
 
@@ -85,17 +92,84 @@ def check_parents(path: str | os.PathLike) -> Path:
     >>> check_parents(file / "new" / "out.md")
     Traceback (most recent call last):
     ...
-    priorsep.errors.AudioError: .../f.txt/new/out.md: .../f.txt is not a folder
+    priorsep.errors.OutputError: .../f.txt/new/out.md: .../f.txt is not a folder
     """
-    from .errors import AudioError
+    from .errors import OutputError
 
     path = Path(path)
     for parent in path.absolute().parents:
         if parent.exists():
             if not parent.is_dir():
-                raise AudioError(f"{path}: {parent} is not a folder")
+                raise OutputError(f"{path}: {parent} is not a folder")
             break
     return path
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, or one :class:`~priorsep.errors.OutputError` line
+    if nothing can be created where it would go: a probe folder is made (and removed) in
+    the nearest of its parents that exists, so a read-only or special file system fails
+    before any work, naming ``path``.
+
+    >>> check_writable("/proc/x/out")
+    Traceback (most recent call last):
+    ...
+    priorsep.errors.OutputError: /proc/x/out: cannot write in /proc (...)
+    """
+    from .errors import OutputError
+
+    path = check_parents(path)
+    existing = next(p for p in path.absolute().parents if p.exists())
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".priorsep-probe-"))
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write in {existing} ({exc.strerror or exc})") from None
+    return path
+
+
+def check_outside(out: str | os.PathLike, inputs: Iterable[str | os.PathLike], flag: str = "--out") -> None:
+    """Refuse an output folder ``out`` that is, or holds, one of ``inputs`` (files or
+    folders), in one :class:`~priorsep.errors.OutputError` line: replacing it would remove
+    the inputs.
+
+    >>> import tempfile, pathlib
+    >>> data = pathlib.Path(tempfile.mkdtemp())
+    >>> check_outside(data, [data / "mix.wav"])
+    Traceback (most recent call last):
+    ...
+    priorsep.errors.OutputError: --out .../mix.wav; choose an --out outside the inputs
+    >>> check_outside(data / "sep", [data / "mix.wav"])  # beside the input is fine
+    """
+    from .errors import OutputError
+
+    target = Path(out).resolve()
+    for item in inputs:
+        p = Path(item).resolve()
+        if p == target or target in p.parents:
+            what = "is" if p == target else "holds"
+            raise OutputError(f"{flag} {out} {what} the input {item}; choose an {flag} outside the inputs")
+
+
+def foreign_files(folder: str | os.PathLike, marker: str) -> list[str]:
+    """The files in ``folder`` (recursively, relative paths) that no earlier priorsep run
+    wrote there: all of them when it holds no ``marker`` file (``summary.json``,
+    ``index.json``, ...) that is a JSON object; else those that the marker's ``outputs``
+    list does not name (none when it has no such list)."""
+    import json
+
+    folder = Path(folder)
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir())
+    try:
+        record = json.loads((folder / marker).read_text())
+    except (OSError, ValueError):
+        return files
+    if not isinstance(record, dict):
+        return files
+    listed = record.get("outputs")
+    if not isinstance(listed, list):
+        return []
+    known = {marker, *(str(x) for x in listed)}
+    return [f for f in files if f not in known]
 
 
 def swap_in(stage: Path, target: Path) -> None:
@@ -116,6 +190,12 @@ def swap_in(stage: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def some_files(names: list[str]) -> str:
+    """``"2 files (a, b)"``: a count and the first three names."""
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    return f"{len(names)} file{'s' if len(names) > 1 else ''} ({shown})"
+
+
 def _umask_mode(mode: int = 0o777) -> int:
     """``mode`` under the process's umask (what ``mkdir`` would give)."""
     mask = os.umask(0)
@@ -132,8 +212,16 @@ class StagedDir:
     Args:
         out: the output folder. Missing parent folders are created (and removed again if
             the run fails before anything is written).
-        force: replace an ``out`` that already holds files (they are gone afterwards);
-            without it such an ``out`` is refused at once, with one line.
+        force: replace an ``out`` that an earlier priorsep run wrote (it holds ``marker``,
+            and nothing that marker does not list); without it a folder holding files is
+            refused at once, with one line. A folder holding anything else is refused
+            even with ``force``, naming what would be deleted.
+        marker: the file that marks a folder as one a priorsep run wrote.
+        inputs: files or folders the run reads; an ``out`` that is or holds one of them is
+            refused (:func:`check_outside`).
+    Raises:
+        OutputError: any of the refusals above, or ``out`` cannot be written
+            (:func:`check_writable`); all before any work.
 
     Usage::
 
@@ -141,34 +229,45 @@ class StagedDir:
             write_audio(stage / "a.wav", x, sr)
         # now out/a.wav exists, and nothing else from an earlier run
 
-    >>> import tempfile, pathlib
+    >>> import json, tempfile, pathlib
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "new" / "run"
     >>> with StagedDir(out) as stage:
     ...     _ = (stage / "a.txt").write_text("1")
     >>> StagedDir(out)
     Traceback (most recent call last):
     ...
-    priorsep.errors.AudioError: ...run already holds 1 file (a.txt); pass --force to replace them, ...
-    >>> with StagedDir(out, force=True) as stage:
+    priorsep.errors.OutputError: ...run already holds 1 file (a.txt); pass --force to replace them, ...
+    >>> StagedDir(out, force=True)
+    Traceback (most recent call last):
+    ...
+    priorsep.errors.OutputError: ...run holds 1 file (a.txt) no priorsep run wrote there; --force replaces ...
+    >>> _ = (out / "summary.json").write_text(json.dumps({"outputs": ["a.txt"]}))
+    >>> with StagedDir(out, force=True) as stage:  # an earlier run's folder: replaced
     ...     _ = (stage / "b.txt").write_text("2")
     >>> sorted(p.name for p in out.iterdir())
     ['b.txt']
     """
 
-    def __init__(self, out: str | os.PathLike, force: bool = False):
-        from .errors import AudioError
+    def __init__(self, out: str | os.PathLike, force: bool = False, *, marker: str = "summary.json",
+                 inputs: Iterable[str | os.PathLike] = ()):
+        from .errors import OutputError
 
         self.out = Path(out)
         self.force = force
+        check_outside(self.out, inputs)
         if self.out.exists() and not self.out.is_dir():
-            raise AudioError(f"{self.out}: exists and is not a folder")
-        if self.out.is_dir() and not force:
+            raise OutputError(f"{self.out}: exists and is not a folder")
+        if self.out.is_dir():
             held = sorted(p.name for p in self.out.iterdir())
-            if held:
-                shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
-                raise AudioError(f"{self.out} already holds {len(held)} file{'s' if len(held) > 1 else ''} ({shown}); "
-                                 "pass --force to replace them, or choose another folder")
-        check_parents(self.out)
+            if held and not force:
+                raise OutputError(f"{self.out} already holds {some_files(held)}; pass --force to replace them, or "
+                                  "choose another folder")
+            foreign = foreign_files(self.out, marker) if held else []
+            if foreign:
+                raise OutputError(f"{self.out} holds {some_files(foreign)} no priorsep run wrote there; --force "
+                                  f"replaces only a folder of an earlier run (with its {marker}), and would "
+                                  "delete them: choose another folder")
+        check_writable(self.out)
 
     def __enter__(self) -> Path:
         parent = self.out.absolute().parent
@@ -190,3 +289,7 @@ class StagedDir:
                         folder.rmdir()
                     except OSError:
                         break
+        from .errors import WriteError
+
+        if isinstance(exc, WriteError) and str(self.stage) in str(exc):  # name the user's folder, not ours
+            raise WriteError(str(exc).replace(str(self.stage), str(self.out))) from None

@@ -60,7 +60,7 @@ def run_mix(args: argparse.Namespace) -> int:
     from ..fsutil import StagedDir
 
     classes = [c.strip() for c in args.classes.split(",") if c.strip()]
-    staged = StagedDir(args.out, force=args.force)
+    staged = StagedDir(args.out, force=args.force, marker="manifest.json", inputs=[args.data])
     manifest = make_mixture_set(args.data, classes, split=args.split, n=args.n, seed=args.seed, gains=args.gains)
     out = Path(args.out)
     with staged as stage:

@@ -6,9 +6,11 @@ Each command group lives in its own module (``separate``, ``evaluate``, ``train`
 
 Every error a user can cause is a :class:`~priorsep.errors.PriorsepError` (or an
 ``OSError``, e.g. a folder that cannot be written) and ends in one line on stderr with exit
-status 2, never a traceback, and never partial outputs (outputs are staged). Ctrl-C and
-SIGTERM end the command at once with one line (exit 130 / 143), leaving no outputs and
-no staging folders. Anything else is a bug and shows its traceback.
+status 2, never a traceback, and never partial outputs (outputs are staged). A write that
+fails once the work is done (:class:`~priorsep.errors.WriteError`, a full disk) exits
+with 1. Ctrl-C and SIGTERM end the command at once with one line (exit 130 / 143),
+leaving no outputs and no staging folders; a corpus keeps the tracks it finished and says
+how many. Anything else is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -19,15 +21,18 @@ import shlex
 import signal
 import sys
 import threading
+import warnings
 from typing import Sequence
 
 from .. import __version__
-from ..errors import PriorsepError
+from ..errors import PriorsepError, WriteError
 from ..launch import under_torchrun
+from ..runtime import DEFAULT_THREADS, set_threads  # the command line's thread policy is the API's
 from . import bench, data, evaluate, priors, report, separate, train
 from .common import positive_int
 
 EXIT_USAGE = 2
+EXIT_FAILED = 1
 #: the command modules, in the order ``priorsep -h`` lists them
 COMMANDS = (separate, evaluate, train, report, data, bench, priors)
 
@@ -46,29 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: torch's intra-op threads when --threads is not given: on a 2-core machine with one core
-#: busy, torch's own default (one thread per core) waits for the busy core at every op
-DEFAULT_THREADS = 1
-
-
 def _threads_option(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument("--threads", type=positive_int, default=default,
                         help=f"torch CPU threads (default {DEFAULT_THREADS}: more threads than free cores make "
                              "every op wait for a busy core, 10-40x slower; parallelism that pays goes across "
                              "processes, e.g. benchmark --jobs)")
-
-
-def set_threads(threads: int) -> None:
-    """Use ``threads`` torch (and BLAS) threads in this process and the ones it starts.
-
-    torch is not imported here (a command that needs none, like ``priorsep priors``, or a
-    refused argument, then finishes at once): torch reads ``OMP_NUM_THREADS`` when it is
-    first imported, and a torch already imported (a caller's) is set directly.
-    """
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(threads)
 
 
 class Terminated(BaseException):
@@ -83,11 +70,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    caught = warnings.catch_warnings()  # restored on return: main() may run inside a caller's process
+    caught.__enter__()
+    warnings.showwarning = _warning_line
     try:
         args = build_parser().parse_args(argv)
         args.command_line = "priorsep " + shlex.join(argv)  # recorded in what the command writes
         set_threads(getattr(args, "threads", DEFAULT_THREADS))
         return args.func(args)
+    except WriteError as exc:  # the work was done, but its outputs could not be written
+        print(f"priorsep: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except PriorsepError as exc:
         print(f"priorsep: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -95,15 +88,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         print(f"priorsep: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("priorsep: interrupted; no outputs written", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"priorsep: interrupted; {_kept(exc)}", file=sys.stderr)
         return 130
-    except Terminated:
-        print("priorsep: terminated; no outputs written", file=sys.stderr)
+    except Terminated as exc:
+        print(f"priorsep: terminated; {_kept(exc)}", file=sys.stderr)
         return 128 + signal.SIGTERM
     finally:
+        caught.__exit__(None, None, None)
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line on stderr (``priorsep: warning: ...``), not Python's two lines
+    with the file, line number and source of the code that warned."""
+    print(f"priorsep: warning: {message}", file=sys.stderr if file is None else file)
+
+
+def _kept(exc: BaseException) -> str:
+    """What an interrupted command leaves: a corpus says what it kept (``exc.kept``, set
+    where the interrupt was caught), everything else writes all or nothing."""
+    return getattr(exc, "kept", None) or "no outputs written"
 
 
 def command() -> None:
@@ -119,6 +125,9 @@ def command() -> None:
     """
     status = main()
     if status in (130, 128 + signal.SIGTERM) or under_torchrun():
+        import gc
+
+        gc.collect()  # a corpus's stopped worker pool releases its semaphores (else a warning at exit)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)

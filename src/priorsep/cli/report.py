@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
     where = locate_prior(args.prior)
     out = args.out or f"{safe_name(where if isinstance(where, str) else read_metadata(where)['name'])}-report"
-    staged = StagedDir(out, force=args.force)  # refused before the search
+    # refused before the search
+    staged = StagedDir(out, force=args.force, marker="report.json", inputs=[args.data, *args.other])
 
     from ..data.folder import load_folder
     from ..priors import load_prior

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
+from pathlib import Path
 
 from .. import __version__
 from ..launch import local_rank, rank, under_torchrun
@@ -73,8 +74,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_separate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ..fsutil import StagedDir, check_input_path
     from ..priors.base import best_bundled, locate_prior
 
@@ -88,36 +87,42 @@ def run_separate(args: argparse.Namespace) -> int:
                        f"got {len(args.prior)}")
     if args.channel is not None and args.downmix:
         raise CliError("choose either --channel or --downmix, not both")
-    for prior in args.prior:
-        locate_prior(prior)
+    found = [locate_prior(prior) for prior in args.prior]
     corpus = len(args.inputs) > 1 or not Path(args.inputs[0]).is_file() or args.filename is not None \
         or args.jobs > 1 or under_torchrun()
     if corpus:
         return run_corpus(args)
     args.mixture = args.inputs[0]
     check_input_path(args.mixture)
-    out = StagedDir(args.out, force=args.force)  # a bad or non-empty --out fails before the search
+    out = StagedDir(args.out, force=args.force, inputs=[args.mixture])  # a bad --out fails before the search
+    if args.html:
+        check_page(args.html, args.out, [args.mixture])
     config = search_config(args)
+    audio = _read_checked(args, found)  # the file's own faults are refused before torch is imported
     torch = import_torch()
 
-    from ..audio import read_audio
+    from ..audio import restore_rate, to_rate
     from ..priors import load_prior
     from ..separate import make_separator, write_separation
 
     priors = [load_prior(p) for p in args.prior]
     separator = make_separator(priors, config, progress=True, device=args.device)  # checks rates, lengths, device
     check_output_form(separator, args.output)
-    audio = read_audio(args.mixture, separator.sample_rate, channel=args.channel, downmix=args.downmix,
-                       resample=not args.no_resample)
+    audio = to_rate(audio, separator.sample_rate, resample=not args.no_resample, what=str(args.mixture))
     if audio.note:
         print(f"priorsep: {args.mixture}: {audio.note}", file=sys.stderr)
     mixture = torch.from_numpy(audio.samples)
     result = separator.separate(mixture)
+    if audio.input_rate != audio.sample_rate:  # the estimates go back to the file's rate
+        for form in ("masked", "generated"):
+            if getattr(result, form, None) is not None:
+                setattr(result, form, torch.from_numpy(restore_rate(getattr(result, form).numpy(), audio)))
+        mixture = torch.from_numpy(restore_rate(audio.samples, audio))
     summary = {"priorsep": __version__, "mixture": str(args.mixture), "input_note": audio.note,
-               "sample_rate": audio.sample_rate, "samples": int(mixture.shape[-1]),
+               "sample_rate": audio.input_rate, "samples": int(mixture.shape[-1]),
                "windows": result.windows, "output": args.output, "priors": list(args.prior),
                "device": args.device}
-    files = write_separation(out, result, mixture, audio.sample_rate, [p.name for p in priors], output=args.output,
+    files = write_separation(out, result, mixture, audio.input_rate, [p.name for p in priors], output=args.output,
                              plot=args.plot, summary=summary)
     loss = f", final loss {float(result.losses['total']):.3f}" if "total" in result.losses else ""
     print(f"wrote {len(files) - 1} files and summary.json to {args.out} ({result.seconds:.1f} s{loss})")
@@ -125,23 +130,71 @@ def run_separate(args: argparse.Namespace) -> int:
         from ..listening import write_page
 
         estimates = result.masked if args.output != "generated" else result.generated
-        rows = [("input", [("mixture", audio.samples)]),
+        rows = [("input", [("mixture", mixture.numpy())]),
                 ("estimates", [(p.name, estimates[k].numpy()) for k, p in enumerate(priors)])]
+        Path(args.html).parent.mkdir(parents=True, exist_ok=True)
         write_page(args.html, f"priorsep separate: {Path(args.mixture).name}", [(Path(args.mixture).stem, rows)],
-                   rate=audio.sample_rate)
+                   rate=audio.input_rate)
         print(f"wrote the listening page {args.html}")
     return 0
 
 
+def _read_checked(args: argparse.Namespace, found: list):
+    """The input read at its own rate and checked (channels, NaN, silence, DC, truncation,
+    length) without torch; the length against the shortest input the priors take, from
+    their saved metadata (the separator checks it again)."""
+    from ..audio import load_audio
+    from ..constants import SAMPLE_RATE
+    from ..errors import AudioError
+    from ..priors.base import read_metadata
+
+    audio = load_audio(args.mixture, channel=args.channel, downmix=args.downmix)
+    meta = [read_metadata(w) if not isinstance(w, str) else {} for w in found]
+    rate = next((m["sample_rate"] for m in meta if "sample_rate" in m), SAMPLE_RATE)
+    n_ffts = [m.get("arch", {}).get("n_fft") for m in meta]
+    shortest = max(256, max((n for n in n_ffts if n), default=1024))  # one window of the masks' STFT
+    have = audio.samples.shape[-1] * rate / audio.sample_rate
+    if have < shortest:
+        raise AudioError(f"{args.mixture}: has {audio.samples.shape[-1]} samples ({1000 * have / rate:.0f} ms); the "
+                         f"priors need at least {shortest} ({1000 * shortest / rate:.0f} ms at {rate} Hz)")
+    return audio
+
+
+def check_page(page: str, out: str, inputs: list) -> None:
+    """Refuse, before any work, an ``--html`` page that cannot be written, is inside
+    ``--out``, is an input, or would replace a file that is not a priorsep page."""
+    from ..fsutil import check_outside, check_writable
+
+    path = Path(page)
+    check_outside(path, inputs, flag="--html")
+    if Path(out).resolve() in path.resolve().parents:
+        raise CliError(f"--html {page}: inside --out {out}, which a later --force replaces whole; put the page "
+                       "beside it")
+    if path.is_dir():
+        raise CliError(f"--html {page}: is a folder; name a file (page.html)")
+    if path.exists():
+        from ..listening import GENERATOR
+
+        with open(path, "rb") as f:
+            head = f.read(4096)
+        if GENERATOR.encode() not in head:
+            raise CliError(f"--html {page}: exists and is not a priorsep listening page; choose another name")
+    check_writable(path)
+
+
 def run_corpus(args: argparse.Namespace) -> int:
     """Several inputs (or a folder, a pattern, --filename, --jobs, torchrun): one index."""
-    from pathlib import Path
-
-    from ..separate.corpus import DEFAULT_TEMPLATE, Job, check_template, find_inputs
+    from ..fsutil import check_outside, check_writable
+    from ..separate.corpus import DEFAULT_TEMPLATE, Job, check_outputs, check_template, find_inputs
 
     template = args.filename or DEFAULT_TEMPLATE
     check_template(template)
-    tracks = find_inputs(args.inputs)
+    check_outside(args.out, [i for i in args.inputs if Path(i).exists()])
+    tracks = find_inputs(args.inputs, exclude=args.out)
+    check_outside(args.out, [t.path for t in tracks])
+    check_writable(args.out)
+    if args.html:
+        check_page(args.html, args.out, [*args.inputs, *(t.path for t in tracks)])
     config = search_config(args)
     import_torch()
     from ..separate.corpus import separate_corpus, worker_separator
@@ -153,13 +206,17 @@ def run_corpus(args: argparse.Namespace) -> int:
               not args.no_resample, device, getattr(args, "threads", None))
     separator = worker_separator(job)  # checks the priors, rates, lengths and the device before any work
     check_output_form(separator, args.output)
+    check_outputs(template, tracks, [p.name for p in separator.priors], args.output)
     settings = {"priors": list(args.prior), "filename": template, "output": args.output, "channel": args.channel,
                 "downmix": args.downmix, "resample": not args.no_resample, "search": separator.settings()}
     index = separate_corpus(tracks, job, settings=settings, force=args.force, jobs=args.jobs,
                             say=lambda text: print(text, flush=True),
                             warn=lambda text: print(text, file=sys.stderr, flush=True))
+    if rank() != 0:  # rank 0 writes the page and says what the run did
+        return 0
     entries = index["tracks"]
-    if args.html and rank() == 0:
+    if args.html:
+        Path(args.html).parent.mkdir(parents=True, exist_ok=True)
         write_corpus_page(args.html, index, Path(args.out), separator.sample_rate, job)
         print(f"wrote the listening page {args.html}")
     failed = [e for e in entries if e["status"] != "ok"]
@@ -181,9 +238,7 @@ def check_output_form(separator, output: str) -> None:
 
 def write_corpus_page(page: str, index: dict, out, rate: int, job) -> None:
     """The listening page of a corpus run: per track that is ``ok``, its input and the
-    estimates it wrote (read back from ``out``)."""
-    import soundfile as sf
-
+    estimates it wrote (read back from ``out``), all at the priors' ``rate``."""
     from ..audio import read_audio
     from ..listening import write_page
 
@@ -192,9 +247,28 @@ def write_corpus_page(page: str, index: dict, out, rate: int, job) -> None:
         if entry["status"] != "ok":
             continue
         mixture = read_audio(entry["input"], rate, channel=job.channel, downmix=job.downmix).samples
-        estimates = [(rel, sf.read(str(out / rel), dtype="float32")[0]) for rel in entry["outputs"]]
+        estimates = [(rel, read_audio(out / rel, rate, allow_silent=True).samples) for rel in entry["outputs"]]
         sections.append((entry["track"], [("input", [("mixture", mixture)]), ("estimates", estimates)]))
     write_page(page, f"priorsep separate: {len(sections)} tracks", sections, rate=rate)
+
+
+def _demo_classes(classes: list[str], mixture, sources, args: argparse.Namespace) -> dict:
+    """Separate the example again with what ``--classes`` loads for its classes, print the
+    metrics beside the plain priors', and return them for ``summary.json``."""
+    from ..metrics import evaluate
+    from ..priors import load_prior
+    from ..priors.base import best_bundled
+    from ..separate import make_separator
+
+    chosen = best_bundled(classes)
+    if chosen == list(classes):
+        return {"priors": chosen}
+    separator = make_separator([load_prior(n) for n in chosen], seed=args.seed, device=args.device)
+    metrics = evaluate(sources, separator.separate(mixture).masked)
+    print(f"\n--classes {','.join(classes)} loads {' + '.join(chosen)} ({separator.settings().get('method')}), the "
+          "better median over the benchmark sets, though not on every mixture (benchmarks/RESULTS.md):\n"
+          f"{metrics_table(classes, metrics)}")
+    return {"priors": chosen, "metrics": dict(zip(classes, metrics))}
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -230,6 +304,8 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"\n{label}:\n{metrics_table(names, metrics)}")
     summary = {"priorsep": __version__, "example": args.example, "preset": args.preset, "metrics": report,
                "python": platform.python_version(), "torch": torch.__version__}
+    if args.example != "tone_burst":
+        summary["classes"] = _demo_classes(classes, mixture, sources, args)
     write_separation(out, result, mixture, separator.sample_rate, names, output="both", plot=True, sources=sources,
                      summary=summary)
     print(f"\nsearch took {result.seconds:.1f} s; wrote WAVs, spectrograms.png and summary.json to {args.out}")

@@ -2,16 +2,19 @@
 
 What ``priorsep separate A.wav B.flac folder/ 'takes/*.wav' --out OUT`` runs:
 
-- :func:`find_inputs` expands files, folders (searched recursively for audio files) and
-  glob patterns into sorted *tracks*, each named by its path relative to the inputs'
-  common folder, without the suffix (``folder/take1``);
+- :func:`~priorsep.separate.tracks.find_inputs` expands files, folders (searched
+  recursively for audio files) and glob patterns into sorted *tracks*, each named by its
+  path relative to the inputs' common folder, without the suffix (``folder/take1``);
+  nothing inside ``OUT`` is read;
 - every track's estimates go to ``OUT/`` under a file-name template (default
-  :data:`DEFAULT_TEMPLATE`, ``{track}/{k}_{source}.{ext}``), each file written atomically;
+  ``{track}/{k}_{source}.{ext}``), each file written atomically, at the track's own
+  sample rate; a template that gives two files one path is refused before any work;
 - ``OUT/index.json`` records the run (settings, priors, template) and, per track, the
   input, the outputs, the search's seconds and the status (``ok`` or ``failed`` with the
   error); it is rewritten after every track, so an interrupted run *resumes*: the same
   command again skips the tracks that are ``ok`` with all their outputs present
-  (``force=True`` redoes them);
+  (``force=True`` redoes them); after Ctrl-C or SIGTERM the index keeps every track whose
+  files are complete, whatever ``jobs``;
 - a track that fails (an unreadable file, several channels without a choice) is recorded
   and reported and the others go on;
 - ``jobs > 1`` separates tracks in that many spawned worker processes (one torch thread
@@ -24,106 +27,18 @@ What ``priorsep separate A.wav B.flac folder/ 'takes/*.wav' --out OUT`` runs:
 
 from __future__ import annotations
 
-import glob
-import os
-import string
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError
+from .tracks import DEFAULT_TEMPLATE, Track, check_outputs, check_template, find_inputs, output_paths
 
-__all__ = ["DEFAULT_TEMPLATE", "INDEX_FORMAT", "Job", "Track", "check_template", "find_inputs", "output_paths",
-           "separate_corpus", "separate_track", "worker_separator"]
-
-DEFAULT_TEMPLATE = "{track}/{k}_{source}.{ext}"
 INDEX_FORMAT = "priorsep-index/1"
-FIELDS = ("track", "k", "source", "ext")
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".mp3", ".opus", ".au", ".caf", ".w64")
 
-
-@dataclass(frozen=True)
-class Track:
-    """One input file and the name its outputs are made from."""
-
-    path: Path
-    name: str
-
-
-def _audio_in(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES]
-
-
-def find_inputs(inputs: Sequence[str | os.PathLike]) -> list[Track]:
-    """Files, folders (recursively, audio suffixes only) and glob patterns -> sorted,
-    distinct tracks. A single file is named by its stem.
-
-    Raises:
-        ConfigError: an input that is neither a file, a folder nor a pattern matching
-            something, or no audio at all.
-    """
-    found: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_file():
-            found.append(p)
-        elif p.is_dir():
-            files = _audio_in(p)
-            if not files:
-                raise ConfigError(f"{p}: no audio files ({', '.join(AUDIO_SUFFIXES[:4])}, ...) in this folder")
-            found.extend(files)
-        elif glob.has_magic(str(item)):
-            matched = [Path(m) for m in glob.glob(str(item), recursive=True)]
-            files = [m for m in matched if m.is_file()] + [f for m in matched if m.is_dir() for f in _audio_in(m)]
-            if not files:
-                raise ConfigError(f"{item}: the pattern matches no audio file")
-            found.extend(files)
-        else:
-            raise ConfigError(f"{p}: no such file or folder")
-    unique = sorted({f.resolve(): f for f in found}.items())
-    paths = [f for _, f in unique]
-    if len(paths) == 1:
-        return [Track(paths[0], paths[0].stem)]
-    root = Path(os.path.commonpath([str(f.resolve().parent) for f in paths]))
-    tracks = [Track(f, f.resolve().relative_to(root).with_suffix("").as_posix()) for f in paths]
-    names = [t.name for t in tracks]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:  # a.wav and a.flac in one folder
-        raise ConfigError(f"two inputs would share the track name {twice[0]!r}; rename one or separate them apart")
-    return tracks
-
-
-def check_template(template: str) -> None:
-    """Refuse a template with an unknown field, or one that would give the K sources of a
-    track the same file (it must hold ``{k}`` or ``{source}``)."""
-    try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-    except ValueError as exc:
-        raise ConfigError(f"--filename {template!r}: {exc}") from None
-    unknown = sorted(fields - set(FIELDS))
-    if unknown:
-        raise ConfigError(f"--filename {template!r}: unknown field {{{unknown[0]}}}; use {{track}}, {{k}}, {{source}}, "
-                          "{ext}")
-    if not fields & {"k", "source"}:
-        raise ConfigError(f"--filename {template!r} needs {{k}} or {{source}}, or the sources would overwrite "
-                          "each other")
-
-
-def output_paths(template: str, track: str, names: Sequence[str], output: str = "masked") -> list[str]:
-    """The files (relative to the output folder) of one track: one per source, then, for
-    ``output="both"``, the generated ones (``.generated`` before the extension)."""
-    from .outputs import safe_name
-
-    masked = [template.format(track=track, k=k, source=safe_name(n), ext="wav") for k, n in enumerate(names)]
-    for path in masked:
-        if Path(path).is_absolute() or ".." in Path(path).parts:
-            raise ConfigError(f"--filename makes {path!r}, outside the output folder")
-    if output != "both":
-        return masked
-    return masked + [str(Path(p).with_suffix(".generated" + (Path(p).suffix or ".wav"))) for p in masked]
-
+__all__ = ["DEFAULT_TEMPLATE", "INDEX_FORMAT", "Job", "Track", "check_outputs", "check_template", "find_inputs",
+           "output_paths", "separate_corpus", "separate_track", "worker_separator"]
 
 # --- one track ---------------------------------------------------------------------------
 
@@ -164,7 +79,7 @@ def separate_track(job: Job, track: Track, bar: Any = None) -> dict:
     input is an entry with ``status: failed``, not an exception)."""
     import torch
 
-    from ..audio import read_audio, write_audio
+    from ..audio import read_audio, restore_rate, write_audio
     from ..errors import AudioError
 
     separator = worker_separator(job)
@@ -176,29 +91,33 @@ def separate_track(job: Job, track: Track, bar: Any = None) -> dict:
                            resample=job.resample)
         result = separator.separate(torch.from_numpy(audio.samples), bar=bar)
     except AudioError as exc:
-        return {**entry, "status": "failed", "error": str(exc), "outputs": []}
+        error = str(exc) if str(track.path) in str(exc) else f"{track.path}: {exc}"
+        return {**entry, "status": "failed", "error": error, "outputs": []}
     paths = output_paths(job.template, track.name, names, job.output)
     forms = (["generated"] if job.output == "generated" else ["masked"]) + \
         (["generated"] if job.output == "both" else [])
-    estimates = [getattr(result, form)[k] for form in forms for k in range(len(names))]
-    for rel, samples in zip(paths, estimates):
+    estimates = restore_rate(torch.stack([getattr(result, form) for form in forms]).numpy(), audio)
+    for rel, samples in zip(paths, estimates.reshape(-1, estimates.shape[-1])):
         target = Path(job.out) / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_audio(target, samples, audio.sample_rate)
+        write_audio(target, samples, audio.input_rate)
     return {**entry, "status": "ok", "outputs": paths, "seconds": round(time.perf_counter() - began, 3),
-            "search_seconds": round(result.seconds, 3), "samples": int(audio.samples.shape[-1]),
-            "input_note": audio.note,
+            "search_seconds": round(result.seconds, 3), "samples": int(estimates.shape[-1]),
+            "sample_rate": audio.input_rate, "input_note": audio.note,
             "final_loss": float(result.losses["total"]) if "total" in result.losses else None}
 
 
 def _worker_init(threads: int | None) -> None:
-    import torch
+    import signal
 
-    torch.set_num_threads(threads or 1)
+    from ..runtime import DEFAULT_THREADS, set_threads
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops the workers
+    set_threads(threads or DEFAULT_THREADS)
 
 
-def _worker_track(job: Job, track: Track) -> dict:
-    return separate_track(job, track)
+def _worker_track(job_and_track: tuple[Job, Track]) -> dict:
+    return separate_track(*job_and_track)
 
 
 # --- the corpus --------------------------------------------------------------------------
@@ -295,31 +214,41 @@ def separate_corpus(tracks: Sequence[Track], job: Job, *, settings: dict, force:
 
     if rank == 0:
         _write_index(out, current())
+    if jobs > 1 and len(todo) < jobs:
+        if todo:
+            say(f"--jobs {jobs}: {len(todo)} track{'s' if len(todo) > 1 else ''} to separate, so "
+                f"{len(todo)} worker process{'es' if len(todo) > 1 else ''}")
+        jobs = max(1, len(todo))
     sep = worker_separator(job) if jobs == 1 else None
     total = sum(_windows(t, sep.sample_rate, sep.length, sep.overlap) for t in todo) if sep else len(todo)
     unit = "window" if sep else "file"
-    with Progress(total, f"separating {len(todo)} of {len(mine)} files", unit, enabled=progress) as bar:
-        def finish(entry: dict) -> None:
-            entry["rank"] = rank
-            entries[entry["input"]] = entry
-            if entry["status"] == "ok":
-                say(f"{entry['track']}: {len(entry['outputs'])} files in {entry['seconds']:.1f} s")
-            else:
-                warn(f"priorsep: failed: {entry['error']}")
-            if world == 1:  # a resumable index after every track (under torchrun, rank 0 merges at the end)
-                _write_index(out, current())
 
-        if jobs == 1:
-            for track in todo:
-                finish(separate_track(job, track, bar=bar))
+    def finish(entry: dict) -> None:
+        entry["rank"] = rank
+        entries[entry["input"]] = entry
+        if entry["status"] == "ok":
+            say(f"{entry['track']}: {len(entry['outputs'])} files in {entry['seconds']:.1f} s")
         else:
-            import multiprocessing
+            warn(f"priorsep: failed: {entry['error']}")
+        if world == 1:  # a resumable index after every track (under torchrun, rank 0 merges at the end)
+            _write_index(out, current())
 
-            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=_worker_init, initargs=(job.threads,)) as pool:
-                for entry in pool.map(_worker_track, [job] * len(todo), todo):
-                    finish(entry)
-                    bar.update(1)
+    began = time.time()
+    try:
+        with Progress(total, f"separating {len(todo)} of {len(mine)} files", unit, enabled=progress) as bar:
+            if jobs == 1:
+                for track in todo:
+                    finish(separate_track(job, track, bar=bar))
+            else:
+                _in_workers(jobs, job, todo, finish, bar)
+    except BaseException as exc:  # Ctrl-C, SIGTERM: the index keeps every finished track
+        if world == 1:
+            _recover(out, job, todo, entries, since=began, rank=rank)
+            _write_index(out, current())
+            ok = sum(1 for e in entries.values() if e["status"] == "ok")
+            exc.kept = (f"{ok} of {len(tracks)} tracks done and listed in {out / 'index.json'}; the same command "
+                        "resumes")
+        raise
     if world > 1:
         import torch.distributed as dist
 
@@ -335,13 +264,49 @@ def separate_corpus(tracks: Sequence[Track], job: Job, *, settings: dict, force:
     return index
 
 
+def _in_workers(jobs: int, job: Job, todo: Sequence[Track], finish: Callable[[dict], None], bar: Any) -> None:
+    """Separate ``todo`` in ``jobs`` spawned processes; each entry goes to ``finish`` as its
+    track is done (in the order they finish). However this ends, the workers are stopped
+    before it returns or raises."""
+    import multiprocessing
+
+    pool = multiprocessing.get_context("spawn").Pool(jobs, _worker_init, (job.threads,))
+    try:
+        for entry in pool.imap_unordered(_worker_track, [(job, t) for t in todo]):
+            finish(entry)
+            bar.update(1)
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _recover(out: Path, job: Job, todo: Sequence[Track], entries: dict, *, since: float, rank: int) -> None:
+    """After an interrupt: enter as ``ok`` the tracks whose files a worker wrote in this run
+    (all of them present, written since ``since``) but whose entry had not come back yet,
+    and remove the temporary files of writes the interrupt cut short."""
+    names = [p.name for p in worker_separator(job).priors]
+    for track in todo:
+        if str(track.path) in entries:
+            continue
+        paths = output_paths(job.template, track.name, names, job.output)
+        files = [out / p for p in paths]
+        if all(f.is_file() and f.stat().st_mtime >= since for f in files):
+            entries[str(track.path)] = {"input": str(track.path), "track": track.name, "status": "ok",
+                                        "outputs": paths, "rank": rank, "recovered": True}
+    for tmp in out.rglob(".*.tmp.*"):  # fsutil.atomic_write's names
+        tmp.unlink(missing_ok=True)
+
+
 def _check_out(out: Path, settings: dict, force: bool) -> dict | None:
     """The earlier run's index in ``out`` (``None``: none), or a refusal: files but no
-    index, or an index of other settings (both unless ``force``)."""
+    index (even with ``force``: they are not priorsep's), or an index of other settings
+    (unless ``force``)."""
     index = _read_index(out) if out.is_dir() else None
-    if index is None and out.is_dir() and any(out.iterdir()) and not force:
-        raise ConfigError(f"{out}: holds files but no index.json of an earlier run; pass --force to write into it, "
-                          "or choose an empty or new --out")
+    if index is None and out.is_dir() and any(out.iterdir()):
+        from ..fsutil import some_files
+
+        raise ConfigError(f"{out}: holds {some_files(sorted(p.name for p in out.iterdir()))} but no index.json of an "
+                          "earlier run, so priorsep did not write them; choose an empty or new --out")
     if index is not None and index.get("settings") != settings and not force:
         raise ConfigError(f"{out}: index.json was written with other settings (priors, search or --filename); "
                           "pass --force to redo every track with these, or choose another --out")
