@@ -8,6 +8,10 @@
   (:func:`torch_threads`): ``"default"`` (the process's default, :func:`default_threads`),
   a number, or ``None`` (leave torch as it is).
 - **Devices.** :func:`resolve_device`: a device name checked against this machine.
+- **Processes.** :func:`init_processes`, :func:`rank_and_world`, :func:`teardown`: the
+  ``torch.distributed`` process group of a ``torchrun`` launch (:mod:`priorsep.launch`
+  reads the launch's environment), joined, asked and left the same way by training and by
+  a corpus's separation.
 - **Memory.** :func:`keep_heap`: freed tensors' memory reused, not returned at every
   free; :func:`trim_heap`: the C heap's free memory given back between chunks.
 - **The optimiser.** :class:`Adam`: the search's Adam update written out, the same
@@ -15,7 +19,8 @@
   what ``torch.optim`` brings in on first use (``torch._dynamo``).
 
 Nothing here imports torch at import time: the command line imports this module before it
-knows whether a command needs torch.
+knows whether a command needs torch. This module is the layer below both inference
+(:mod:`priorsep.separate`) and training (:mod:`priorsep.training`); it imports neither.
 """
 
 from __future__ import annotations
@@ -26,13 +31,15 @@ import sys
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .errors import ConfigError
+from .launch import local_rank, under_torchrun
 
 if TYPE_CHECKING:
     import torch
     from torch import Tensor
 
-__all__ = ["DEFAULT_THREADS", "THREADS_VARIABLE", "Adam", "default_threads", "keep_heap", "resolve_device",
-           "resolve_threads", "set_threads", "torch_threads", "trim_heap"]
+__all__ = ["DEFAULT_THREADS", "THREADS_VARIABLE", "Adam", "default_threads", "init_processes", "keep_heap",
+           "rank_and_world", "resolve_device", "resolve_threads", "set_threads", "teardown", "torch_threads",
+           "trim_heap"]
 
 #: torch's intra-op threads when nothing says otherwise (the command line's ``--threads``
 #: default and the API's): on a 2-core machine with one core busy, torch's own default (one
@@ -140,6 +147,47 @@ def resolve_device(device: "str | torch.device") -> "torch.device":
     elif dev.type != "cpu":
         raise ConfigError(f"device {device!r}: priorsep runs on cpu or cuda")
     return dev
+
+
+def init_processes(device: str) -> tuple[int, str]:
+    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1); a process
+    already in it stays in it. The backend is nccl for a CUDA device, gloo otherwise.
+
+    Returns:
+        this process's rank and the device it runs on (``cuda:<local rank>`` for
+        ``"cuda"``; ``(0, device)`` outside ``torchrun``).
+    """
+    if not under_torchrun():
+        return 0, device
+    import torch
+    import torch.distributed as dist
+
+    if device == "cuda":
+        local = local_rank()
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return dist.get_rank(), device
+
+
+def rank_and_world() -> tuple[int, int]:
+    """This process's rank and the number of processes (``(0, 1)`` without a process group)."""
+    import torch.distributed as dist
+
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+def teardown(barrier: bool = True) -> None:
+    """Leave the process group, if any: first wait for every process (``barrier``, so that
+    no process leaves while rank 0 still writes), then destroy it. ``barrier=False`` after
+    an error, where the other processes may never arrive. Safe to call twice."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        if barrier:
+            dist.barrier()
+        dist.destroy_process_group()
 
 
 _LIBC: Any = None

@@ -38,7 +38,7 @@ def builtin_example(seed: int = 0) -> tuple[list, Tensor, Tensor]:
     Returns:
         the two priors, the mixture ``[T]`` and its true sources ``[2, T]``.
     """
-    from ..priors.base import load_prior
+    from ..priors.load import load_prior
 
     priors = [load_prior("tone"), load_prior("burst")]
     mixtures, sources = prior_mixtures(priors, 1, seed)

@@ -17,8 +17,8 @@ the separator dispatches on them, never on a family name:
   and a ``state_dict``; loaded priors carry the file's JSON as ``metadata``.
 
 A *family* is a class registered under the name its ``arch_config()["family"]`` gives,
-with :func:`register_family`; :func:`load_prior` finds it through the registry. A new
-family is one module with one decorator::
+with :func:`register_family`; :func:`~priorsep.priors.load.load_prior` finds it through the
+registry. A new family is one module with one decorator::
 
     @register_family("mine")
     class MyPrior(nn.Module):
@@ -27,6 +27,10 @@ family is one module with one decorator::
 A saved prior is one ``.safetensors`` file: the weights, plus a JSON document in the
 header's metadata under the key ``"priorsep"`` (class name, sample rate, length, latent
 size, architecture, training and data description). Nothing is ever unpickled.
+
+This module imports none of the families (they import it, to register themselves);
+:mod:`priorsep.priors.load` imports this module and the families, and builds priors
+(:func:`~priorsep.priors.load.load_prior`).
 """
 
 from __future__ import annotations
@@ -41,9 +45,8 @@ from safetensors import SafetensorError, safe_open
 from ..errors import PriorError
 from ..fsutil import atomic_write
 
-if TYPE_CHECKING:  # torch is imported where weights are read or written, not at import
-    import torch
-    from torch import Tensor, nn
+if TYPE_CHECKING:  # torch is imported where weights are written, not at import
+    from torch import Tensor
 
 FORMAT = "priorsep-prior"
 FORMAT_VERSION = 1
@@ -199,18 +202,6 @@ PARAMETRIC = {
     "tone": "A decaying harmonic note: a few sinusoids at multiples of one fundamental.",
     "burst": "A burst of band-pass-filtered noise with an exponentially decaying envelope.",
 }
-
-#: the modules whose import registers the families shipped with priorsep
-SHIPPED_FAMILIES = ("parametric", "specvae", "wavegan", "score")
-
-
-def register_shipped_families() -> None:
-    """Import the shipped family modules (they register themselves in :data:`FAMILIES`)."""
-    import importlib
-
-    for module in SHIPPED_FAMILIES:
-        importlib.import_module(f"{__package__}.{module}")
-
 
 def builtin_names() -> list[str]:
     """Names :func:`load_prior` resolves without a path: parametric and bundled priors."""
@@ -376,25 +367,6 @@ def read_metadata(path: str | os.PathLike) -> dict:
     return _check_metadata(path, meta)
 
 
-def _read_weights(path: Path) -> dict[str, Tensor]:
-    """The tensors of a saved prior: floating point and finite, or one :class:`PriorError`."""
-    import torch
-
-    state = {}
-    with safe_open(str(path), framework="pt") as f:
-        for key in f.keys():
-            tensor = f.get_tensor(key)
-            if not tensor.is_floating_point():
-                raise PriorError(f"{path}: tensor {key!r} is {str(tensor.dtype).replace('torch.', '')}; "
-                                 "a prior's weights are floating point (the file is damaged or not a prior)")
-            if not torch.isfinite(tensor).all():
-                bad = int((~torch.isfinite(tensor)).sum())
-                raise PriorError(f"{path}: tensor {key!r} holds {bad} NaN or infinite values; the prior is "
-                                 "damaged (retrain it, or resume from an earlier checkpoint)")
-            state[key] = tensor
-    return state
-
-
 def locate_prior(name_or_path: str | os.PathLike) -> str | Path:
     """What :func:`load_prior` would load, found without importing torch: the name of a
     parametric prior, or the file (bundled or given); one :class:`PriorError` line if
@@ -416,40 +388,3 @@ def locate_prior(name_or_path: str | os.PathLike) -> str | Path:
             f"no built-in prior named {key!r} and no such file; built-in priors: {', '.join(builtin_names())}"
         )
     return path
-
-
-def load_prior(name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
-    """A built-in prior by name (parametric, or trained and shipped in the package), or a
-    saved-prior file.
-
-    Returns the prior in eval mode on ``device``. Raises :class:`PriorError` with one
-    line for the user when the name is unknown or the file is not a valid prior.
-    """
-    register_shipped_families()
-    from .parametric import BUILTIN
-
-    where = locate_prior(name_or_path)
-    if isinstance(where, str):
-        return BUILTIN[where]().to(device).eval()
-    path = where
-    meta = read_metadata(path)
-    arch = meta["arch"]
-    family = arch["family"]
-    if family not in FAMILIES:
-        raise PriorError(f"{path}: unknown prior family {family!r}; known: {', '.join(sorted(FAMILIES))}")
-    try:
-        prior = FAMILIES[family].from_arch_config(arch, meta["sample_rate"], meta["name"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise PriorError(f"{path}: metadata does not describe a valid {family} prior ({exc})") from None
-    state = _read_weights(path)
-    try:
-        prior.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        raise PriorError(
-            f"{path}: weights do not match the architecture in its metadata ({first[-1].strip()})") from None
-    for attr in ("length", "latent_dim", "sample_rate"):
-        if getattr(prior, attr) != meta.get(attr):
-            raise PriorError(f"{path}: metadata says {attr} {meta.get(attr)}, the model has {getattr(prior, attr)}")
-    prior.metadata = meta
-    return prior.to(device).eval()

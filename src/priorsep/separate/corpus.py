@@ -67,7 +67,7 @@ def worker_separator(job: Job):
     key = (job.priors, repr(job.config), job.device)
     if _WORKER.get("key") != key:
         from ..priors import load_prior
-        from .separator import make_separator
+        from .choose import make_separator
 
         _WORKER["separator"] = make_separator([load_prior(p) for p in job.priors], job.config, device=job.device)
         _WORKER["key"] = key
@@ -175,11 +175,11 @@ def separate_corpus(tracks: Sequence[Track], job: Job, *, settings: dict, force:
             other settings.
     """
     from ..progress import Progress
-    from ..training import distributed
+    from ..runtime import init_processes, rank_and_world, teardown
 
     out = Path(job.out)
-    distributed.init_processes("cpu")  # gloo: the ranks exchange only small Python objects
-    rank, world = distributed.rank_and_world()
+    init_processes("cpu")  # gloo: the ranks exchange only small Python objects
+    rank, world = rank_and_world()
     try:
         index = _check_out(out, settings, force)
         problem = None
@@ -193,7 +193,7 @@ def separate_corpus(tracks: Sequence[Track], job: Job, *, settings: dict, force:
         problem = next((p for p in problems if p), None)
     if problem:
         if world > 1:
-            distributed.teardown(barrier=False)
+            teardown(barrier=False)
         raise ConfigError(problem)
     out.mkdir(parents=True, exist_ok=True)
     done = {} if (index is None or force) else {e["input"]: e for e in index.get("tracks", [])
@@ -260,7 +260,7 @@ def separate_corpus(tracks: Sequence[Track], job: Job, *, settings: dict, force:
     if rank == 0:
         _write_index(out, index)
     if world > 1:
-        distributed.teardown()  # no rank leaves the group while rank 0 still writes
+        teardown()  # no rank leaves the group while rank 0 still writes
     return index
 
 

@@ -25,8 +25,9 @@ from typing import Any, Sequence
 import torch
 
 from ..runtime import torch_threads
+from .choose import make_separator
 from .config import SearchConfig
-from .separator import SeparationResult, make_separator
+from .results import SeparationResult
 
 __all__ = ["separate_file"]
 

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from ..audio import write_audio
 from ..fsutil import StagedDir, write_text
-from .separator import SeparationResult
+from .results import SeparationResult
 
 __all__ = ["OUTPUT_FORMS", "write_separation", "file_stem", "safe_name", "to_json"]
 

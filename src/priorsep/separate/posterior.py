@@ -49,6 +49,7 @@ from ..errors import AudioError, ConfigError, PriorError
 from ..priors.score import ScorePrior, from_image, sigma_schedule
 from ..progress import Progress
 from ..runtime import keep_heap, resolve_device, resolve_threads, torch_threads
+from .results import by_name
 from .windows import OverlapAdd, frame_windows
 
 __all__ = ["PosteriorConfig", "PosteriorResult", "PosteriorSeparator", "check_score_priors", "separate_posterior"]
@@ -104,7 +105,7 @@ class PosteriorResult:
         seconds: wall time.
         settings: :meth:`PosteriorSeparator.settings`.
         losses: empty: sampling minimises no loss (the field keeps the
-            :class:`~priorsep.separate.separator.SeparationResult` interface).
+            :class:`~priorsep.separate.results.SeparationResult` interface).
     """
 
     masked: Tensor
@@ -120,12 +121,10 @@ class PosteriorResult:
 
     def as_dict(self, form: str = "masked") -> dict[str, Tensor]:
         """The estimates by source name, ``{name: [B, T]}``, as
-        :meth:`~priorsep.separate.separator.SeparationResult.as_dict` (``form`` must be
+        :meth:`~priorsep.separate.results.SeparationResult.as_dict` (``form`` must be
         ``"masked"``)."""
         if form != "masked":
             raise ConfigError(f"posterior sampling gives masked estimates only; got form {form!r}")
-        from .separator import by_name
-
         return by_name(self.masked, self.settings.get("priors"))
 
 
@@ -213,7 +212,7 @@ class PosteriorSeparator:
     """Separation by posterior sampling with K score priors, behind the interface of
     :class:`~priorsep.separate.separator.Separator` (``priors``, ``sample_rate``,
     ``separate``, ``settings``), so the ``separate`` command and corpus runs take score
-    priors as they take the others. :func:`~priorsep.separate.separator.make_separator`
+    priors as they take the others. :func:`~priorsep.separate.choose.make_separator`
     picks it for score priors.
 
     Args:

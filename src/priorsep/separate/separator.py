@@ -27,7 +27,6 @@ import contextlib
 import dataclasses
 import time
 import zlib
-from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 import torch
@@ -41,73 +40,16 @@ from ..progress import Progress, duration
 from ..runtime import Adam, keep_heap, resolve_device, resolve_threads, torch_threads, trim_heap
 from .config import PRESETS, SearchConfig
 from .objectives import OBJECTIVES, Objective, choose_objective
+from .results import SeparationResult
 from .windows import OverlapAdd, frame_windows
 
-__all__ = ["Separator", "SeparationResult", "check_priors", "make_separator", "peak_normalise", "resolve_device"]
+__all__ = ["Separator", "SeparationResult", "check_priors", "peak_normalise", "resolve_device"]
 
 #: the STFT of the masks (and of the magnitude objective) when no magnitude prior fixes one
 DEFAULT_MASK_STFT = (1024, 256)
 #: a search whose K >= 2 estimates all correlate at least this much with the mixture did
 #: not separate it (:meth:`Separator.separate` raises)
 PROPORTIONAL = 0.999
-
-
-@dataclass
-class SeparationResult:
-    """What :meth:`Separator.separate` returns.
-
-    Attributes:
-        generated: the generated sources ``[B, K, T]``.
-        masked: mixture-consistent estimates ``[B, K, T]`` (they sum to the mixture).
-        history: per-term loss at every step, ``{term: [steps, B]}`` (the kept
-            restart's; for inputs longer than one window, the mean over windows).
-        losses: per-term loss at the final latents, ``{term: [B]}`` (like ``history``,
-            for the mixture at the search's level, ``SearchConfig.level``).
-        latents: the final latents, one ``[B, W, D_k]`` tensor per prior (W windows).
-        restart_losses: final total loss of every restart, ``[B, W, R]``; the kept one
-            is the smallest.
-        seconds: wall time of the search.
-        settings: the separator's settings (:meth:`Separator.settings`).
-
-    For a ``[T]`` input the leading ``B`` is dropped.
-    """
-
-    generated: Tensor
-    masked: Tensor
-    history: dict[str, Tensor]
-    losses: dict[str, Tensor]
-    latents: list[Tensor]
-    restart_losses: Tensor
-    seconds: float = 0.0
-    settings: dict = field(default_factory=dict)
-
-    @property
-    def windows(self) -> int:
-        """Windows per mixture, ``W``."""
-        return int(self.latents[0].shape[-2])
-
-    def as_dict(self, form: str = "masked") -> dict[str, Tensor]:
-        """The estimates by source name: ``{name: [B, T]}`` (``[T]`` for a ``[T]`` input).
-
-        ``form`` is ``"masked"`` (the mixture-consistent estimates, the default) or
-        ``"generated"``. Names come from the priors in order; a name used twice gets its
-        position appended (``tone_0``, ``tone_1``).
-        """
-        if form not in ("masked", "generated"):
-            raise ConfigError(f"form must be 'masked' or 'generated'; got {form!r}")
-        return by_name(getattr(self, form), self.settings.get("priors"))
-
-
-def by_name(estimates: Tensor, names: Sequence[str] | None) -> dict[str, Tensor]:
-    """``{name: [B, T]}`` of estimates ``[B, K, T]`` (or ``[K, T]``); a name used twice gets
-    its position appended (every use), missing names are ``source_k``.
-
-    >>> sorted(by_name(torch.zeros(3, 4), ["tone", "tone", "burst"]))
-    ['burst', 'tone_0', 'tone_1']
-    """
-    names = list(names or [f"source_{k}" for k in range(estimates.shape[-2])])
-    keys = [name if names.count(name) == 1 else f"{name}_{k}" for k, name in enumerate(names)]
-    return {key: estimates[..., k, :] for k, key in enumerate(keys)}
 
 
 def check_priors(priors: Sequence[Prior], minimum: int = 2) -> list[Prior]:
@@ -179,7 +121,8 @@ def _mixture_seed(seed: int, window: Tensor) -> int:
 class Separator:
     """Separate mixtures by joint latent search over K priors (docs/method.md §3).
 
-    (:func:`make_separator` gives one, or posterior sampling for score priors.)
+    (:func:`~priorsep.separate.choose.make_separator` gives one, or posterior sampling for score
+    priors.)
 
     Args:
         priors: K priors (at least ``min_priors``) with one sample rate and one length.
@@ -494,45 +437,3 @@ class Separator:
             "latents": [z.detach()[rows] for z in latents],
             "restart_losses": final["total"].reshape(r, n).T.detach().cpu(),
         }
-
-
-def make_separator(priors: Sequence[Prior], config: SearchConfig | str | None = None, *, progress: bool = False,
-                   device: str | torch.device | None = None, threads: int | str | None = "default",
-                   **overrides: Any):
-    """The separator for ``priors``: a :class:`Separator` (latent search), or, when every
-    prior is a score prior, a :class:`~priorsep.separate.posterior.PosteriorSeparator`
-    (posterior sampling). Both have ``priors``, ``sample_rate``, ``forms`` (the estimates
-    they give), ``separate(mixture, bar=None)`` and ``settings()``, and run ``separate``
-    on ``threads`` torch threads (as :class:`Separator`'s ``threads``).
-
-    For score priors only ``seed`` and ``level`` of the search's settings apply (``level``
-    ``"auto"``: 1, as for the magnitude fit); any other setting changed from the ``best``
-    preset is refused in one line, as is a mix of score and other priors.
-
-    >>> from priorsep.data import builtin_example
-    >>> type(make_separator(builtin_example(6)[0])).__name__
-    'Separator'
-    """
-    score = [getattr(p, "domain", None) == "score" for p in priors]
-    if not any(score):
-        return Separator(priors, config, progress=progress, device=device, threads=threads, **overrides)
-    if not all(score):
-        names = lambda want: ", ".join(p.name for p, s in zip(priors, score) if s == want)  # noqa: E731
-        raise PriorError(f"score priors ({names(True)}) are separated by posterior sampling and the others "
-                         f"({names(False)}) by latent search; use priors of one kind")
-    if config is None or isinstance(config, str):
-        if (config or "best") not in PRESETS:
-            raise ConfigError(f"unknown preset {config!r}; known: {', '.join(sorted(PRESETS))}")
-        config = PRESETS[config or "best"]
-    config = dataclasses.replace(config, **overrides)
-    best = PRESETS["best"]
-    changed = [f.name for f in dataclasses.fields(SearchConfig)
-               if f.name not in ("seed", "level") and getattr(config, f.name) != getattr(best, f.name)]
-    if changed:
-        raise ConfigError(f"score priors are separated by posterior sampling; latent-search settings do not apply "
-                          f"to them: {', '.join(changed)}")
-    from .posterior import PosteriorConfig, PosteriorSeparator
-
-    level = 1.0 if config.level == "auto" else config.level
-    return PosteriorSeparator(priors, PosteriorConfig(seed=config.seed), level=level, progress=progress,
-                              device=device, threads=threads)

@@ -4,6 +4,10 @@ Every process draws the same global batch and takes its own slice; after each ba
 pass :func:`average_gradients` averages the gradients over the processes with one
 all-reduce, so the update is the single-process update on the global batch. Every helper
 is a no-op (or the identity) in a single process (``world == 1``).
+
+Joining and leaving the process group (:func:`init_processes`, :func:`rank_and_world`,
+:func:`teardown`) is :mod:`priorsep.runtime`'s, shared with inference; the names are
+re-exported here for training code.
 """
 
 from __future__ import annotations
@@ -12,33 +16,10 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from ..launch import local_rank, under_torchrun
+from ..runtime import init_processes, rank_and_world, teardown
 
 __all__ = ["agree", "average_gradients", "broadcast", "gather", "init_processes", "mean_over_ranks",
            "rank_and_world", "teardown"]
-
-
-def init_processes(device: str) -> tuple[int, str]:
-    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1); a process
-    already in it stays in it.
-
-    Returns:
-        this process's rank and the device it trains on (``cuda:<local rank>`` on GPUs).
-    """
-    if not under_torchrun():
-        return 0, device
-    if device == "cuda":
-        local = local_rank()
-        torch.cuda.set_device(local)
-        device = f"cuda:{local}"
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    return dist.get_rank(), device
-
-
-def rank_and_world() -> tuple[int, int]:
-    """This process's rank and the number of processes (``(0, 1)`` without a process group)."""
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 
 def average_gradients(module: nn.Module, world: int) -> None:
@@ -88,13 +69,3 @@ def gather(state: Tensor, world: int, device: torch.device) -> list[Tensor]:
     gathered = [torch.empty_like(state, device=device) for _ in range(world)]
     dist.all_gather(gathered, state.to(device))
     return [g.cpu() for g in gathered]
-
-
-def teardown(barrier: bool = True) -> None:
-    """Leave the process group, if any: first wait for every process (``barrier``, so that
-    no process leaves while rank 0 still writes), then destroy it. ``barrier=False`` after
-    an error, where the other processes may never arrive. Safe to call twice."""
-    if dist.is_initialized():
-        if barrier:
-            dist.barrier()
-        dist.destroy_process_group()

@@ -16,6 +16,7 @@ import torch
 
 from ..errors import ConfigError
 from ..launch import under_torchrun
+from ..runtime import resolve_device
 from . import distributed
 from .checkpoints import latest as latest_checkpoint
 from .encoder import MIXTURE_RECIPES, MixtureEncoderTrainer
@@ -93,8 +94,6 @@ def train_prior(data: str | os.PathLike, out: str | os.PathLike, *, name: str, f
                           "score family")
     if steps is None and minutes is None:
         raise ConfigError("give a budget: steps or minutes")
-    from ..separate.separator import resolve_device
-
     resolve_device(device)  # one line where the machine has no such device
     out = Path(out)
     if not out.resolve().parent.is_dir():
