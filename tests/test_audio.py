@@ -258,6 +258,10 @@ def test_the_same_samples_give_the_same_bytes(tmp_path):
     assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
     info = sf.info(tmp_path / "a.wav")
     assert (info.subtype, info.samplerate, info.frames) == ("FLOAT", 16000, 16000)
+    from scipy.io import wavfile
+
+    wavfile.write(tmp_path / "scipy.wav", 16000, _tone())  # a standard float WAV, byte for byte
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "scipy.wav").read_bytes()
 
 
 def test_estimates_go_back_to_the_input_rate():
