@@ -126,8 +126,10 @@ def test_priors_lists_the_builtins(capsys):
     bundled = sorted(bundled_priors())  # which ones ship: tests/test_priors.py
     assert code == 0 and names == ["burst", *bundled, "tone"] and "digits-score-1024" in bundled
     assert "trained specvae prior" in out and "digits.md" in out  # bundled priors name their model cards
-    line = next(ln for ln in out.splitlines() if ln.startswith("piano-score-1024 "))
-    assert "STFT 1024/256), 1771 steps, 60 min (after piano: 1506 steps, 50 min) on 6000 clips" in line  # its two runs
+    import re
+
+    line = next(ln for ln in out.splitlines() if ln.startswith("piano-score-1024 "))  # trained in two runs
+    assert re.search(r"STFT 1024/256\), \d+ steps, \d+ min \(after piano: \d+ steps, \d+ min\) on \d+ clips", line)
 
 
 def test_demo_prints_metrics_and_writes_outputs(tmp_path, capsys):

@@ -150,19 +150,21 @@ def test_minutes_stop_training_even_with_checkpoints_in_between(clip_dir, tmp_pa
 # --- the spectrogram VAE (training/vae.py) ---------------------------------------------
 
 
-def test_loss_terms_match_a_hand_computation(clip_dir, tmp_path):
+def test_loss_terms_match_a_hand_computation(clip_dir, tmp_path, monkeypatch):
+    import math
+
     trainer = VAETrainer(load_folder(clip_dir), tmp_path / "run", channels=4, latent_dim=3, seed=0)
     x = trainer.features[:2]
-    noise = torch.zeros(2, 3)
-    terms = trainer.loss_terms(x, noise)
-    mean, logvar = trainer.model.posterior(x)
-    x_hat = trainer.model.decode(mean)  # zero noise: z is the posterior mean
+    # a posterior of mean 1 and variance 4 in each of 3 dimensions; noise 1 puts z at 1 + 2 = 3, and
+    # a decoder whose output is x shifted by 0.1 * sum(z) = 0.9 in every cell
+    monkeypatch.setattr(trainer.model, "posterior", lambda x: (torch.ones(2, 3), torch.full((2, 3), math.log(4))))
+    monkeypatch.setattr(trainer.model, "decode", lambda z: x + 0.1 * z.sum(dim=-1)[:, None, None])
+    terms = trainer.loss_terms(x, torch.ones(2, 3))
     cells = 513 * 65
-    recon = ((x_hat - x) ** 2).sum(dim=(1, 2)) / (2 * 0.3 ** 2) / cells
-    kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).sum(1) / cells
-    torch.testing.assert_close(terms["recon"], recon)
-    torch.testing.assert_close(terms["loss"], recon + kl)
-    assert terms["loss"].shape == (2,)
+    recon = 0.9 ** 2 / (2 * 0.3 ** 2)  # the Gaussian likelihood of width 0.3, per cell: 4.5
+    kl = 3 * 0.5 * (1 + 4 - 1 - math.log(4))  # per clip, then per cell
+    torch.testing.assert_close(terms["recon"], torch.full((2,), 4.5))
+    torch.testing.assert_close(terms["loss"], torch.full((2,), recon + kl / cells))
 
 
 def test_training_lowers_the_reconstruction_error(clip_dir, tmp_path):
@@ -273,13 +275,6 @@ def test_user_errors_are_config_errors(clip_dir, tmp_path):
         Trainer(clips, tmp_path / "g", d=2).resume(VAETrainer.latest(tmp_path / "v"))
     with pytest.raises(ConfigError, match="give steps or minutes"):
         vae.train()
-
-
-def test_the_train_command_defaults_to_the_bundled_priors_family():
-    from priorsep.cli import build_parser
-
-    args = build_parser().parse_args(["train", "clips", "--name", "x", "--out", "x.safetensors", "--steps", "1"])
-    assert args.family == "specvae"
 
 
 @pytest.fixture()
