@@ -48,14 +48,34 @@ class Baseline(ABC):
     unordered: ClassVar[bool] = False
 
     def fit(self, train: Mapping[str, Tensor]) -> Baseline:
-        """Learn from per-class training clips ``{class: [N, T]}`` (in the mixtures'
-        class order). A no-op for baselines that do not use ``"train"``."""
+        """Learn from per-class training clips; a no-op for baselines that do not use ``"train"``.
+
+        Args:
+            train: ``{class: [N, T]}``, in the mixtures' class order (estimate k is class k).
+        Returns:
+            the baseline itself.
+        Raises:
+            ValueError: (baselines that use ``"train"``) no class, or a class whose clips
+                are not ``[N, T]`` with N >= 1.
+        """
         return self
 
     @abstractmethod
     def separate(self, mixture: Tensor, k: int, sources: Tensor | None = None) -> Tensor:
-        """Mixture ``[T]`` -> estimates ``[K, T]`` (float32). ``sources`` ``[K, T]`` is
-        read only by baselines that use ``"sources"``."""
+        """Separate one mixture into ``k`` estimates.
+
+        Args:
+            mixture: ``[T]``, at least 1024 samples (one FFT).
+            k: the number of sources K >= 1.
+            sources: the true sources ``[K, T]``, read only by baselines that use ``"sources"``.
+        Returns:
+            ``[K, T]`` float32, finite; in the order of the training classes / the true
+            sources unless ``unordered``.
+        Raises:
+            ValueError: a mixture not ``[T]`` or too short, a bad ``k`` (for a fitted
+                baseline, other than its number of classes), or missing ``sources``.
+            RuntimeError: a baseline that uses ``"train"``, not fitted.
+        """
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -144,9 +164,9 @@ def sklearn_context(baseline: str) -> Iterator[None]:
     """Around scikit-learn calls of the baseline named ``baseline``: BLAS on one thread,
     "did not converge" warnings off.
 
-    The matrices are small (at most about 1000 x 513); on a shared 2-core machine
-    OpenBLAS's second thread made dictionary learning 16 times slower (26 s instead of
-    1.6 s), as torch's threads did for the tests (tests/conftest.py). An iteration budget
+    The matrices are small (at most about 1000 x 513), and on a shared machine a second
+    BLAS thread made them far slower, as torch's threads did for the tests
+    (benchmarks/DESIGN.md, "One BLAS thread for scikit-learn"). An iteration budget
     is part of a baseline's definition: not converging on a mixture is a property of the
     baseline there, not an error.
     """

@@ -23,14 +23,14 @@ absolute 0.001 for audio in [-1, 1]), the whole fit restarts from a new initiali
 as theirs does, at most ``restarts`` times. Waveforms: ratio masks from the K estimates on
 the mixture's STFT with its phase (:func:`~priorsep.baselines.base.masked_estimates`).
 
-Departures, for speed on one CPU core:
+Departures, for speed on one CPU core (what the authors' size costs here: benchmarks/DESIGN.md,
+"Deep Audio Prior"):
 
 - the nets follow the authors' "skip" encoder-decoder (three levels of stride-2 conv +
   conv, bilinear upsampling, a 4-channel 1x1 skip at the deepest level, BatchNorm and
   LeakyReLU 0.2 after every conv, a 1x1 output conv) but with 4/8/16 channels and 3x3
   kernels (theirs 16/32/64, 5x5), zero instead of reflection padding, and without the
-  extra 1x1 conv block per level on the way up (``up_1x1``, which alone cost ~40 % more
-  time); at their size a step took 11 times longer here (0.64 s, 53 min a mixture);
+  extra 1x1 conv block per level on the way up (``up_1x1``, which alone adds much time);
 - the mask nets read a noise map only ``mask_rows`` rows high instead of the full
   frequency axis: their output is averaged over frequency anyway.
 
@@ -42,17 +42,14 @@ Other differences:
 - the exclusion loss is the project's (per-pair alpha = 2 mean|grad A| / mean|grad B|,
   "same" pooling, as in Zhang et al.); the authors' version fixed alpha = 1 and divided
   by 9 (the 3 x 3 channel pairs of an RGB image) although spectrograms have one channel,
-  so ``exclusion_weight`` defaults to 1/9 to keep their balance of the terms (with
-  weight 1, after 1000 steps on 3 tone+burst mixtures, sources collapsed more often, one
-  mixture ran out of restarts, and the median score was 3.2 instead of 6.2 dB);
+  so ``exclusion_weight`` defaults to 1/9 to keep their balance of the terms (weight 1
+  made sources collapse more often and scored lower: benchmarks/DESIGN.md);
 - K sources instead of two: pairs averaged in the exclusion term, the mask sum in the
   non-zero term runs over all K masks.
 
-Measured on one thread of a shared 2-core CPU: 50 to 57 ms a step, 4.2 to 4.8 minutes
-for a 5000-step mixture. On 6 tone+burst mixtures: median SI-SDR tone / burst 10.8 /
-1.3 dB (mixture / 2: 9.0 / -9.5; unsupervised NMF 16.4 / 4.4), median of the per-mixture
-mean 5.0 dB. Its masks are time-only, so it does best on sources active at different
-times, and it converges slowly: after 300 steps it was still worse than the mixture.
+Its masks are time-only, so it does best on sources active at different times, and it
+converges slowly (its time per step and its scores: benchmarks/DESIGN.md, "Deep Audio
+Prior").
 """
 
 from __future__ import annotations
@@ -136,12 +133,20 @@ def _ceil_to(n: int, m: int) -> int:
 class DeepAudioPrior(Baseline):
     """Deep Audio Prior: 2K small U-Nets fitted to one mixture (see the module docstring).
 
-    Options: ``seed`` (a result depends only on the mixture and the seed), ``steps``
-    (5000), ``lr`` (3e-4), ``channels`` / ``kernel`` / ``up_1x1`` (net size, see
-    :class:`SkipNet`), ``mask_rows`` (height of the mask nets' input), ``exclusion_weight``
-    (1/9), ``restarts`` (after a collapse).
-    After :meth:`separate`, ``history`` holds the total loss every step of the last fit
-    and ``attempts`` the number of fits it took.
+    Args:
+        seed: seeds the nets and their inputs; a result depends only on the mixture and it.
+        steps: Adam steps per fit (0: the initial nets' output).
+        lr: Adam's learning rate.
+        channels, kernel, up_1x1: the nets' size (:class:`SkipNet`); ``channels`` has three levels.
+        mask_rows: height of the mask nets' input (rounded up to a multiple of 8).
+        exclusion_weight: weight of the exclusion term.
+        restarts: the most refits from a new initialisation after a source collapses.
+    Raises:
+        ValueError: ``steps < 0``, or ``channels`` not of three levels.
+
+    After :meth:`separate` (``[T]`` -> ``[K, T]``, :class:`~priorsep.baselines.base.Baseline`),
+    ``history`` holds the total loss every step of the last fit and ``attempts`` the number
+    of fits it took.
     """
 
     name: ClassVar[str] = "dap"
@@ -195,7 +200,7 @@ class DeepAudioPrior(Baseline):
         weight = torch.log1p(target).clamp(max=1.0)
         mean_target = float(target.mean())
         params = [p for net in (*sound_nets, *mask_nets) for p in net.parameters()]
-        try:  # fused Adam on the CPU (torch >= 2.4): 2 ms a step instead of 6 (foreach)
+        try:  # fused Adam on the CPU (torch >= 2.4), faster than foreach (benchmarks/DESIGN.md)
             opt = torch.optim.Adam(params, lr=self.lr, fused=True)
         except (RuntimeError, TypeError):
             opt = torch.optim.Adam(params, lr=self.lr, foreach=True)

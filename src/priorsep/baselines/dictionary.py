@@ -37,9 +37,20 @@ class DictionaryNMF(Baseline):
     ratio mask on the mixture's STFT.
 
     Loss: generalised KL divergence (beta = 1), multiplicative updates, both when learning
-    and when fitting activations. On 6 tone+burst mixtures (32 training clips a class) KL
-    beat Frobenius: median of the per-mixture mean SI-SDR 12.0 vs 10.3 dB (tone / burst
-    15.4 / 5.3 vs 16.3 / 3.9). Frobenius is available as ``beta_loss="frobenius"``.
+    and when fitting activations: KL separated better than Frobenius in our measurements
+    (benchmarks/DESIGN.md, "Dictionary NMF"). Frobenius is available as
+    ``beta_loss="frobenius"``.
+
+    Args:
+        seed: seeds the frame subsets and NMF's ``random_state``.
+        atoms: spectral atoms per class.
+        max_frames: the most training frames a class's dictionary is learned from.
+        iters: multiplicative-update iterations, when learning and when fitting.
+        beta_loss: ``"kullback-leibler"`` or ``"frobenius"``.
+    Raises:
+        ValueError: another ``beta_loss``; at :meth:`separate`, dictionaries of another
+            STFT than the mixture's (and the errors of
+            :class:`~priorsep.baselines.base.Baseline`).
     """
 
     name: ClassVar[str] = "nmf-dict"
@@ -104,10 +115,15 @@ class TemplateMask(Baseline):
     ``form="clip"`` (default) keeps time: ``A_k`` = mean over clips of ``|STFT|``,
     ``[bins, frames]``; it relies on the clips being aligned (start-aligned one-shots,
     as the tone and burst priors generate). ``form="spectrum"`` also averages over frames
-    (``[bins]``, a time-invariant mask). On 40 tone+burst mixtures (32 training clips a
-    class) "clip" was better: median of the per-mixture mean SI-SDR 3.4 vs 1.9 dB (tone
-    / burst 9.1 / -3.0 vs 8.7 / -4.8); with 128 clips 3.3 vs 1.7 dB. A mixture whose
-    length differs from the training clips' needs ``form="spectrum"``.
+    (``[bins]``, a time-invariant mask). "clip" separated better in our measurements
+    (benchmarks/DESIGN.md, "Template mask"). A mixture whose length differs from the
+    training clips' needs ``form="spectrum"``.
+
+    Args:
+        form: ``"clip"`` or ``"spectrum"``.
+    Raises:
+        ValueError: another ``form``; at :meth:`separate`, clip templates and a mixture
+            of another length (and the errors of :class:`~priorsep.baselines.base.Baseline`).
     """
 
     name: ClassVar[str] = "template"

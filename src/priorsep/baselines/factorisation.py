@@ -8,28 +8,32 @@ the mixture's STFT (:func:`~priorsep.baselines.base.masked_estimates`), so the K
 estimates sum to the mixture. No training data; the components come in no particular
 order (``unordered = True``: score with the best permutation).
 
-How a component becomes a magnitude image (scores: median over 6 tone+burst mixtures of
-the per-mixture mean SI-SDR over the two sources, best permutation; the mixture itself
-scores 0.0 dB):
+How a component becomes a magnitude image (for each method, the best of the variants we
+measured; their scores are in benchmarks/DESIGN.md, "Unsupervised decompositions"):
 
 - NMF (frames as samples): ``V^T ~ A H``, part k = ``A[:, k] H[k]``, non-negative
   already (Smaragdis & Brown, WASPAA 2003). Generalised KL divergence, multiplicative
-  updates, NNDSVDa start: 11.3 dB, against 9.4 dB for Frobenius (and 8.5 dB for KL from
-  a random start).
+  updates, NNDSVDa start (better than Frobenius, and than KL from a random start).
 - FastICA and PCA (frequency bins as samples, frames as features, as independent
   subspace analysis does: Casey & Westner, ICMC 2000): ``V ~ S M^T + 1 mu^T`` with S the
   K components' spectral profiles ``[bins, K]``, M their time courses ``[frames, K]``
   and mu the mean over bins ``[frames]``. Part k = ``|S[:, k] M[:, k]^T + 1 mu^T / K|``:
   the K parts sum to the rank-K reconstruction (the mean split equally), then are
-  rectified. ICA 9.3 dB, PCA 8.8 dB. Rectifying first and adding ``|mu| / K`` after gave
-  8.3 / 8.1 dB; frames as samples (spectra as observations) 0.6 / 0.9 dB.
+  rectified (better than rectifying first and adding ``|mu| / K`` after, and far better
+  than frames as samples, i.e. spectra as observations). Infomax ICA takes the same path.
 - KernelPCA (RBF kernel, sklearn's default gamma = 1 / frames on the peak-1 spectrogram;
   same orientation): the pre-image map f (kernel ridge regression, sklearn's
   ``fit_inverse_transform``, alpha 1e-3) is not linear, so part k =
   ``|f(z_k) - f(0) + f(0) / K|`` with z_k the projections with every component but k set
   to zero: component k's contribution relative to the pre-image of the origin, which is
-  split equally like the mean above. 8.1 dB; frames as samples 1.1 dB, median-heuristic
-  gamma -0.3 dB.
+  split equally like the mean above (better than frames as samples, or a median-heuristic
+  gamma).
+
+Every class here takes ``seed`` (the decomposition's ``random_state``) and ``max_iter``
+(its iteration budget; not converging is part of the method, not an error). They inherit
+the contract of :class:`~priorsep.baselines.base.Baseline`: ``separate(mixture [T], k)``
+returns ``[K, T]`` float32 estimates that sum to the mixture; a silent mixture, or
+``k = 1``, gives ``mixture / k`` for every estimate.
 """
 
 from __future__ import annotations

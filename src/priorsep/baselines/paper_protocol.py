@@ -19,8 +19,8 @@ sourcesepganprior) does with a mixture ``x1 = s1 + s2`` of T samples:
 3. FastICA / PCA / KernelPCA return their two component time series. On rank-1 data the
    first is the (centred, sign-flipped or not) mixture; the second is a direction of
    zero variance: FastICA and PCA return the mixture again (their numerically arbitrary
-   second direction still projects onto the mixture: |correlation| >= 0.9998 on 6
-   tone+burst mixtures), KernelPCA zeroes the component of a zero eigenvalue.
+   second direction still projects onto the mixture, as measured in benchmarks/DESIGN.md,
+   "The paper's baseline protocol"), KernelPCA zeroes the component of a zero eigenvalue.
    NMF returns ``W @ H[:, k] - 3``: the reconstruction of *observation* k, not of
    component k (that would be ``W[:, k] H[k]``), i.e. x1 and x2, the mixture twice.
 4. Every estimate is peak-normalised (``X / max|X|``); KernelPCA's zero component
@@ -32,8 +32,9 @@ channels ``x1 + noise_var * U(T, 1)`` (one scalar each, from ``np.random.RandomS
 the authors' call was unseeded); ``method`` picks the decomposition; a zero
 component is returned as zeros (finite) instead of NaN. KernelPCA's linear kernel is
 solved through its K x K primal problem, with sklearn's rule that an eigenvalue below
-1e-12 of the largest is zero, instead of the T x T Gram matrix (2 GB, ~35 s for T =
-16384); the result is the same. ``unordered = True``: the order is arbitrary.
+1e-12 of the largest is zero, instead of the T x T Gram matrix (2 GB for T = 16384, and
+slow: benchmarks/DESIGN.md); the result is the same. ``unordered = True``: the order is
+arbitrary.
 """
 
 from __future__ import annotations
@@ -77,9 +78,13 @@ class PaperProtocol(Baseline):
     a rank-1 fake second channel, then ``method`` on the waveforms. Returns the mixture
     (up to sign and scale) as every estimate; KernelPCA returns it once and zeros.
 
-    Options: ``method`` in ``{"fastica", "pca", "kernelpca", "nmf"}`` (default fastica),
-    ``seed`` (the fake channels' constants and the decompositions' random_state),
-    ``noise_var`` (1e-4, the authors' default).
+    Args:
+        method: ``"fastica"``, ``"pca"``, ``"kernelpca"`` or ``"nmf"``.
+        seed: seeds the fake channels' constants and the decompositions' ``random_state``.
+        noise_var: the fake channels' scale (the authors' default 1e-4).
+    Raises:
+        ValueError: another ``method`` (and the errors of
+            :class:`~priorsep.baselines.base.Baseline`'s ``separate``).
     """
 
     name: ClassVar[str] = "paper-protocol"

@@ -68,8 +68,8 @@ def search_options(parser: argparse.ArgumentParser) -> None:
                    help="best: the measured best settings (objective chosen from the priors, encoder start, 300 "
                         "steps; benchmarks/PRIORS.md), the default; paper: docs/method.md §3 exactly (paper losses, "
                         "z = 0, 1000 steps, z in [-1, 1]); fast: one search of 100 steps from the encoders' start "
-                        "(about 0.22 of best's time, at most 0.9 dB below it; benchmarks/README.md, 'Presets'); the "
-                        "options below override single settings")
+                        "(at most a quarter of best's time, at most 1 dB below it; benchmarks/DESIGN.md, 'Presets: "
+                        "fast'); the options below override single settings")
     g.add_argument("--objective", choices=("auto", "magnitude", "paper"),
                    help="what the search fits (auto, the default: the magnitude fit for priors with magnitudes or "
                         "encoders, the paper's losses for waveform priors; summary.json records the choice)")

@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _threads_option(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument("--threads", type=positive_int, default=default,
                         help=f"torch CPU threads (default {DEFAULT_THREADS}: more threads than free cores make "
-                             "every op wait for a busy core, 10-40x slower; parallelism that pays goes across "
-                             "processes, e.g. benchmark --jobs)")
+                             "every op wait for a busy core, several times slower, benchmarks/DESIGN.md; parallelism "
+                             "that pays goes across processes, e.g. benchmark --jobs)")
 
 
 class Terminated(BaseException):

@@ -34,7 +34,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classes", metavar="LIST",
                    help="instead of --prior: the classes in the mixture, comma-separated (digits, drums, piano), "
                         "separated with the bundled priors measured best for that set (benchmarks/RESULTS.md): "
-                        "digits,drums the score priors, any set with piano the default ones")
+                        "digits,drums the score priors, digits,piano the 1024-point score priors, any set with "
+                        "drums and piano the default ones")
     p.add_argument("--out", required=True,
                    help="output folder. One input file: <k>_<name>.wav per prior and summary.json. Several (or "
                         "--filename): files named by --filename and index.json; the same command again resumes")

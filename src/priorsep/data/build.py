@@ -56,7 +56,7 @@ from ..fsutil import atomic_write, swap_in
 
 CLASSES = ("digits", "drums", "piano")
 SPLITS = ("train", "test")
-DEFAULT_COUNTS = {"train": 6000, "test": 500}  # per class; the issue asks for >= 5000 / >= 300
+DEFAULT_COUNTS = {"train": 6000, "test": 500}  # per class; at least 5000 / 300 are required
 SILENT_PEAK = 1e-3  # a written clip quieter than this (-60 dBFS) is a builder bug
 PEAK_RANGE = (0.3, 0.95)  # every clip is peak-normalised to a seeded peak in this range
 MANIFEST_VERSION = 1

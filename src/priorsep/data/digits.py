@@ -17,11 +17,12 @@ The pitch shift is done by resampling with soxr, which also speeds the word up b
 ``r = 2**(semitones/12)``; the engine is asked for the rest of the speed, rounded to
 the nearest of :data:`SPEED_LEVELS`, so each (voice, word, level) is synthesised once,
 cached under ``OUT/.cache/digits`` and reused by every clip that needs it (festival is
-the slow one, about 0.25 s an utterance). The word is trimmed of silence (frames more
-than 40 dB below its loudest), faded at the cut, and placed at a seeded random offset
-such that all of it fits; a word too long for the clip is re-synthesised at the next
-faster level. With probability 0.3 a little white noise (40-55 dB below the word's
-peak) is added. The word for clip ``i`` is digit ``i % 10``, so the digits are balanced.
+the slow one: benchmarks/DESIGN.md, "Digits: the synthesis cache"). The word is trimmed
+of silence (frames more than 40 dB below its loudest), faded at the cut, and placed at a
+seeded random offset such that all of it fits; a word too long for the clip is
+re-synthesised at the next faster level. With probability 0.3 a little white noise
+(40-55 dB below the word's peak) is added. The word for clip ``i`` is digit ``i % 10``,
+so the digits are balanced.
 """
 
 from __future__ import annotations

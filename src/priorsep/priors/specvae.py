@@ -42,7 +42,14 @@ FRAMES = CLIP_LENGTH // HOP + 1  # 65
 
 
 def log_magnitude(x: Tensor, n_fft: int = N_FFT, hop: int = HOP) -> Tensor:
-    """``log(1 + |STFT(x)|)`` of waveforms ``[B, T]`` -> ``[B, bins, frames]`` (centred STFT)."""
+    """``log(1 + |STFT(x)|)``, the VAE's input, under the centred STFT.
+
+    Args:
+        x: waveforms ``[B, T]``.
+        n_fft, hop: the STFT's (default 1024 / 256, the prior's).
+    Returns:
+        ``[B, n_fft // 2 + 1, frames]``: ``[B, 513, 65]`` for 16384-sample clips.
+    """
     return torch.log1p(spectral.analysis(x, n_fft, hop).abs())
 
 
@@ -55,12 +62,15 @@ class SpecVAE(nn.Module):
         latent_dim: D.
         sample_rate: the clips' rate (only recorded; the STFT is in samples).
         name: the source class.
+    Raises:
+        ValueError: ``channels`` or ``latent_dim`` below 1; the methods, an input of
+            another shape than they state.
     """
 
     domain = "magnitude"
-    #: the search's box: posterior means of held-out clips of the own class stay within
-    #: about +-5.2; other classes' clips and mixtures can be encoded far outside (up to
-    #: +-360 measured), where the decoder's output explodes
+    #: the search's box: posterior means of held-out clips of the own class stay inside it;
+    #: other classes' clips and mixtures can be encoded far outside, where the decoder's
+    #: output explodes (measured: benchmarks/DESIGN.md, "The specvae latent box")
     latent_bound = 6.0
     #: largest log(1 + |X|) the decoder may output (peak-normalised clips stay below 6.3)
     max_log_magnitude = 12.0

@@ -56,6 +56,13 @@ def _lr_problem(value: Any) -> str:
 def learning_rate(text: str) -> float:
     """``--lr``'s argparse type: a learning rate in :data:`LR_RANGE`, or one error line.
 
+    Args:
+        text: the option's value.
+    Returns:
+        the learning rate.
+    Raises:
+        argparse.ArgumentTypeError: not a number, or outside :data:`LR_RANGE`.
+
     >>> learning_rate("0.1")
     0.1
     """
@@ -124,6 +131,9 @@ class SearchConfig:
             ``density * sum_k -log p_k(z_k) / D`` over the priors that carry a latent
             density (:mod:`priorsep.priors.density`), and the restarts are compared with
             it added (0: none; a positive weight needs at least one such prior).
+
+    Raises:
+        ConfigError: a setting of the wrong type or out of its range (one line).
     """
 
     objective: str = "auto"
@@ -188,7 +198,8 @@ class SearchConfig:
 
 #: named configurations: ``paper`` is docs/method.md §3 exactly; ``best`` (the defaults) is the
 #: measured best (benchmarks/PRIORS.md); ``fast``: one search of 100 steps from the encoders'
-#: start, about 0.22 of ``best``'s time, at most 0.9 dB below it (benchmarks/PRIORS.md, "Item 8")
+#: start, made to take at most a quarter of ``best``'s time and lose at most 1 dB median SI-SDR
+#: against it (measured: benchmarks/DESIGN.md, "Presets: fast")
 PRESETS: dict[str, SearchConfig] = {
     "paper": SearchConfig(objective="paper", start="zero", steps=1000, lr=0.05, bound=1.0, restarts=1,
                           weights=LossWeights(), level=None),

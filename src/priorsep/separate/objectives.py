@@ -50,7 +50,15 @@ OBJECTIVES: dict[str, type[Objective]] = {}
 
 
 def register_objective(name: str) -> Callable[[_O], _O]:
-    """Class decorator: make an :class:`Objective` subclass available as ``objective=name``."""
+    """Class decorator: make an :class:`Objective` subclass available as ``objective=name``.
+
+    Args:
+        name: the name :class:`~priorsep.separate.config.SearchConfig` accepts as ``objective``
+            (an existing one is replaced).
+    Returns:
+        the decorator, which sets the class's ``name``, records it in :data:`OBJECTIVES`
+        and returns the class.
+    """
 
     def decorate(cls: _O) -> _O:
         cls.name = name
@@ -68,6 +76,8 @@ class Objective:
         weights: the paper's loss weights (objectives that have no use for them ignore them).
         n_fft, hop: the STFT of the mixture-consistent output (and of fits made on it).
         length: samples per window ``L``.
+    Raises:
+        PriorError: priors this objective cannot search (:meth:`check`).
     """
 
     name: ClassVar[str] = ""
@@ -126,12 +136,11 @@ class PaperObjective(Objective):
     magnitude-ratio masks from them on the mixture's STFT."""
 
     terms = ("ms", "sd", "mc", "fc", "total")
-    #: its losses have many local minima: on tone + burst mixtures (12, seed 5; 300 steps,
-    #: zero start) the median SI-SDR is 3.1 dB with 2 restarts, 9.5 with 4, 14.1 with 6
+    #: its losses have many local minima: 6 restarts, the best of 2, 4 and 6 on tone + burst
+    #: mixtures (benchmarks/DESIGN.md, "The paper objective's restarts and level")
     default_restarts = 6
-    #: its mixing model sums K sources of peak 1, so a mixture's peak is above 1: on the
-    #: same tone + burst mixtures (peaks 1.27 to 1.96) the median SI-SDR with 6 restarts is
-    #: 11.7 dB at level 1, 14.1 as they come, 14.7 at 1.5
+    #: its mixing model sums K sources of peak 1, so a mixture's peak is above 1: 1.5, better
+    #: there than peak 1 or the level a mixture comes in (benchmarks/DESIGN.md, the same section)
     default_level = 1.5
 
     def check(self) -> None:
@@ -231,6 +240,11 @@ class MagnitudeObjective(Objective):
 
 def choose_objective(priors: Sequence[Prior]) -> tuple[str, str]:
     """The objective ``objective="auto"`` uses for these priors, and why.
+
+    Args:
+        priors: the K priors of a search.
+    Returns:
+        ``(name, reason)``: ``"magnitude"`` or ``"paper"``, and a few words that say why.
 
     Priors that generate magnitudes or have an encoder were made for the magnitude fit;
     priors that only generate waveforms (the paper's setting: WaveGANs, the parametric

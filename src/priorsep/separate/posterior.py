@@ -57,18 +57,25 @@ __all__ = ["PosteriorConfig", "PosteriorResult", "PosteriorSeparator", "check_sc
 
 @dataclass(frozen=True)
 class PosteriorConfig:
-    """Annealed-Langevin settings (module docstring).
+    """The settings of posterior sampling (module docstring): which sampler, its noise
+    schedule, the chains and their seed; ``eta`` is the projection sampler's, ``steps``,
+    ``step_size`` and ``noise`` the Langevin sampler's (each sampler ignores the other's).
 
     Attributes:
         sampler: ``"projection"`` (the default) or ``"langevin"``.
-        levels: noise widths of the schedule, from ``sigma_max`` down to ``sigma_min``.
+        levels: noise widths of the geometric schedule, from ``sigma_max`` down to the
+            largest of the priors' ``sigma_min``.
         eta: projection: the share of fresh noise in each renoising (0: deterministic DDIM).
         steps: Langevin updates per width.
         step_size: ``eta`` at the last width (``step_size * (sigma_i / sigma_L)^2`` at width i).
         noise: the likelihood's floor width on the mixture image.
-        sigma_max: the first width (the priors' largest by default).
+        sigma_max: the first width; ``None``: the smallest of the priors' ``sigma_max``.
         chains: independent chains per mixture; their magnitudes are averaged.
         seed: seeds every chain's noise.
+
+    Raises:
+        ConfigError: an unknown sampler, ``eta`` outside [0, 1], ``levels``, ``steps`` or
+            ``chains`` below 1, or a ``step_size`` or ``noise`` not positive.
     """
 
     sampler: str = "projection"
@@ -129,7 +136,18 @@ class PosteriorResult:
 
 
 def check_score_priors(priors: Sequence[ScorePrior]) -> list[ScorePrior]:
-    """At least two score priors of one sample rate and one STFT, or one error line."""
+    """Check the priors of a posterior sampling: at least two score priors of one sample
+    rate and one STFT.
+
+    Args:
+        priors: the K priors, in the order of the outputs.
+    Returns:
+        them, as a list.
+    Raises:
+        ConfigError: fewer than two priors.
+        PriorError: a prior that is not a score prior, or priors of different sample rates
+            or STFTs (one line).
+    """
     priors = list(priors)
     if len(priors) < 2:
         raise ConfigError(f"posterior sampling needs at least two score priors; got {len(priors)}")

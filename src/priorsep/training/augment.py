@@ -2,7 +2,7 @@
 
 Both act on a batch ``[B, T]`` in one FFT each, drawn from a :class:`torch.Generator`, so
 a training run stays reproducible. They make a prior's encoder meet recordings unlike its
-clean, dry training clips (issue 14, "robustness to unseen recordings"). They are
+clean, dry training clips, so that it is robust to unseen recordings. They are
 deliberately *not* the transforms of the shifted-domain validation set
 (``benchmarks/make_shifted_set.py`` uses simulated shoebox rooms and biquad EQs): a gain
 on that set then says the augmentation generalises, not that it copies the set.
@@ -66,6 +66,15 @@ def random_eq(x: Tensor, gen: torch.Generator, *, p: float = 0.5, max_db: float 
     The gain curve in dB over ``u = log2(f / 1 kHz)`` is ``tilt * u / 3`` (``tilt`` in
     ``±tilt_db``) plus ``bumps`` Gaussians of height in ``±max_db``, centre in 60 Hz-7 kHz
     and width 0.3-1.5 octaves; it is applied by multiplication in a zero-padded FFT.
+
+    Args:
+        x: clips ``[B, T]``.
+        gen: the generator every draw comes from.
+        p: the probability that a row is filtered.
+        max_db, bumps, tilt_db: the gain curve's range, as above.
+        sample_rate: the clips' rate.
+    Returns:
+        ``[B, T]``: the filtered rows, the others as they were (``x`` itself when none is).
     """
     n, length = x.shape
     chosen = _chosen(n, p, gen)
@@ -91,6 +100,16 @@ def random_reverb(x: Tensor, gen: torch.Generator, *, p: float = 0.5, rt60: tupl
     The impulse response (length ``T``) is 1 at time 0, then from 2.5 ms on Gaussian noise
     times ``exp(-6.91 t / rt60)``, scaled so that the direct path's energy over the tail's
     is ``drr_db``; the convolution is cut to ``T`` samples.
+
+    Args:
+        x: clips ``[B, T]``.
+        gen: the generator every draw comes from.
+        p: the probability that a row is reverberated.
+        rt60: the range of the reverberation time, in seconds (drawn uniformly).
+        drr_db: the range of the direct-to-reverberant ratio, in dB (drawn uniformly).
+        sample_rate: the clips' rate.
+    Returns:
+        ``[B, T]``: the reverberated rows, the others as they were (``x`` itself when none is).
     """
     n, length = x.shape
     chosen = _chosen(n, p, gen)

@@ -1,5 +1,5 @@
 """Amortised inference trained on mixtures: a specvae prior's encoder taught to find its
-own class inside a mixture (issue 14, first direction).
+own class inside a mixture.
 
 A :class:`~priorsep.priors.specvae.SpecVAE` trained by reconstruction has an encoder that
 has only ever seen clean clips of its class; given a mixture it maps to wherever the
@@ -79,7 +79,11 @@ class MixtureEncoderTrainer(VAETrainer):
         run_dir: checkpoints, samples and the loss log.
         init: the prior whose encoder is trained (its decoder is frozen).
         interference: clips of other classes ``[M, 16384]`` (and their description).
-        recipe: ``"mixture"`` or a :class:`MixtureRecipe`.
+        recipe: ``"mixture"``, ``"mixture-aug"`` or a :class:`MixtureRecipe`.
+    Raises:
+        ConfigError: ``init`` is not a specvae prior, there are no interference clips, the
+            recipe is unknown, or a ``torchrun`` launch (the family trains in one process).
+        DataError: clips that are not ``[N, 16384]``.
     """
 
     recipes = MIXTURE_RECIPES  # type: ignore[assignment]

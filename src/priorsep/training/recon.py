@@ -1,4 +1,4 @@
-"""The paper's WaveGAN generator trained as a *decoder* by reconstruction (issue 14, item 4).
+"""The paper's WaveGAN generator trained as a *decoder* by reconstruction.
 
 A WaveGAN learns its class only with far more GAN training than a CPU gives (the bundled
 ``*-wavegan`` priors do not know their class; docs/method.md §6). Reconstruction covers
@@ -55,7 +55,12 @@ RECON_RECIPES = {"recon": ReconRecipe()}
 class WaveEncoder(nn.Module):
     """``log(1 + |X|)`` ``[B, 513, 65]`` -> latents ``[B, latent_dim]`` in ``(-1, 1)``:
     the specvae encoder's layout (513 bins as channels, two stride-2 convolutions over the
-    65 frames), then ``tanh``."""
+    65 frames), then ``tanh``.
+
+    Args:
+        latent_dim: the generator's latent size (the paper's 100).
+        channels: the width of every hidden layer.
+    """
 
     def __init__(self, latent_dim: int = 100, channels: int = 128) -> None:
         super().__init__()
@@ -78,7 +83,12 @@ class WaveGANReconTrainer(TrainingLoop):
         clips: training clips ``[N, 16384]``.
         run_dir: checkpoints, samples and the loss log.
         d: the generator's width (the paper's 64; the bundled WaveGANs' 16).
+        recipe: ``"recon"`` or a :class:`ReconRecipe`.
         upsample: ``"transpose"`` (the paper's) or ``"nearest"``.
+    Raises:
+        ConfigError: an unknown recipe name, or a ``torchrun`` launch (the family trains
+            in one process).
+        DataError: clips that are not ``[N, 16384]``.
     """
 
     family = "wavegan"
