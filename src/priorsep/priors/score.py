@@ -179,11 +179,6 @@ class ScorePrior(nn.Module):
                 h = F.interpolate(h, scale_factor=2, mode="nearest")
         return F.pixel_shuffle(self.out(h), 2)[:, 0]
 
-    def score(self, x: Tensor, sigma: Tensor) -> Tensor:
-        """``grad_x log p_sigma(x)`` ``[B, F, N]``: ``-eps_hat / sigma``."""
-        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand(x.shape[0])
-        return -self.noise(x, sigma) / sigma[:, None, None]
-
     def sample_images(self, z: Tensor, levels: int = 60) -> Tensor:
         """Sampling from the noise ``z [B, F * N]`` -> images ``[B, F, N]``: at each width
         of a geometric schedule the image is denoised (Tweedie's formula) and renoised with
