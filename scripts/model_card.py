@@ -76,10 +76,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"- **Decoder:** kept frozen from the prior {earlier}; only the encoder was trained here.",
                 f"- **Interference:** {interference.get('clips')} clips of `{interference.get('folder')}`.",
             ]
-    if meta.get("density"):
-        d = meta["density"]
-        lines.append(f"- **Latent density:** {d.get('components')} Gaussians fitted to the codes of {d.get('clips')} "
-                     f"clips (`{d.get('command')}`).")
     if report is None:
         lines += ["", "## Separation", "",
                   "A score prior is not searched, so `priorsep prior-report` does not apply; what it does in "

@@ -8,7 +8,7 @@ import pytest
 MODULES = ["priorsep._lazy", "priorsep.audio", "priorsep.errors", "priorsep.fsutil", "priorsep.loss_weights",
            "priorsep.mixing", "priorsep.progress", "priorsep.priors.base", "priorsep.separate.config",
            "priorsep.separate.windows", "priorsep.separate.separator", "priorsep.separate.outputs",
-           "priorsep.training.augment", "priorsep.priors.density", "priorsep.separate.files", "priorsep.priors.score",
+           "priorsep.training.augment", "priorsep.separate.files", "priorsep.priors.score",
            "priorsep.launch", "priorsep.separate.tracks", "priorsep.listening",
            "priorsep.runtime", "priorsep.separate.results", "priorsep.separate.choose"]
 

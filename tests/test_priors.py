@@ -369,24 +369,27 @@ def test_the_parametric_priors_are_named_and_described_without_torch():
         locate_prior("nope")
 
 
-def test_latent_density_matches_a_hand_computed_gaussian_and_travels_with_the_prior(tmp_path):
-    """One component: log p(z) is the diagonal Gaussian's log density, computed by hand;
-    attached to a specvae prior it is saved in the file and loaded back."""
-    from priorsep.priors.density import LatentDensity
+def test_a_prior_saved_with_a_latent_density_still_loads_without_it(tmp_path):
+    """Files written by the removed ``fit-density`` carry ``density.*`` tensors, an
+    ``arch.density_components`` and a ``density`` record: they load as the plain prior
+    (the extras ignored), with the same weights."""
+    from safetensors import safe_open
+
     from priorsep.priors.specvae import SpecVAE
 
-    d = LatentDensity(1, 2)
-    d.mean.copy_(torch.tensor([[1.0, -1.0]]))
-    d.log_var.copy_(torch.tensor([[0.0, math.log(4.0)]]))
-    z = torch.tensor([[0.0, 1.0]])
-    by_hand = -0.5 * (1.0 + 0.0 + math.log(2 * math.pi)) - 0.5 * (4.0 / 4.0 + math.log(4.0) + math.log(2 * math.pi))
-    assert d.log_density(z).item() == pytest.approx(by_hand, abs=1e-5)
+    torch.manual_seed(0)
     prior = SpecVAE(8, 2, name="x")
-    prior.attach_density(d)
-    path = save_prior(prior, tmp_path / "x.safetensors", density={"clips": 0})
-    loaded = load_prior(path)
-    assert loaded.arch_config()["density_components"] == 1
-    assert loaded.density.log_density(z).item() == pytest.approx(by_hand, abs=1e-5)
-    assert load_prior(save_prior(SpecVAE(8, 2, name="y"), tmp_path / "y.safetensors")).density is None
-    with pytest.raises(ValueError, match="density over 3 latents"):
-        prior.attach_density(LatentDensity(1, 3))
+    plain = save_prior(prior, tmp_path / "x.safetensors", training={"steps": 3})
+    with safe_open(str(plain), framework="pt") as f:
+        meta = json.loads(f.metadata()["priorsep"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    meta["arch"]["density_components"] = 2
+    meta["density"] = {"clips": 12, "components": 2}
+    tensors.update({"density.mean": torch.zeros(2, 2), "density.log_var": torch.zeros(2, 2),
+                    "density.log_weight": torch.zeros(2)})
+    old = tmp_path / "old.safetensors"
+    save_file(tensors, str(old), metadata={"priorsep": json.dumps(meta)})
+    loaded = load_prior(old)
+    assert type(loaded) is SpecVAE and not hasattr(loaded, "density")
+    assert loaded.state_dict().keys() == prior.state_dict().keys()
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in prior.state_dict().items())

@@ -1,5 +1,4 @@
 import json
-import math
 from dataclasses import asdict, replace
 
 import numpy as np
@@ -459,45 +458,6 @@ def test_the_prior_oracle_projects_each_true_source_alone(tone_burst):
         torch.testing.assert_close(est.sum(0), mixtures[i], rtol=1e-4, atol=1e-5)
         gains = [_si_sdr(sources[i, k], est[k]) - _si_sdr(sources[i, k], mixtures[i]) for k in range(2)]
         assert min(gains) > 5.0, gains
-
-
-def test_an_anchor_keeps_the_search_near_its_start():
-    """With a trust-region weight the latents move less far from the encoder's guess, and
-    a huge weight pins them there (the output then is the start's)."""
-    priors = [load_prior("digits"), load_prior("drums")]
-    from priorsep.data.examples import load_example
-
-    _, mixture, _, _ = load_example("digits_drums")
-    start = Separator(priors, steps=0, restarts=1).separate(mixture).latents
-    moved = {}
-    for anchor in (0.0, 1.0, 1e6):
-        z = Separator(priors, steps=30, restarts=1, anchor=anchor).separate(mixture).latents
-        moved[anchor] = sum(float((a - b).norm()) for a, b in zip(z, start))
-    assert moved[0.0] > moved[1.0] > 0 and moved[1e6] < 1e-2 * moved[0.0], moved
-    with pytest.raises(ConfigError, match="anchor must be a number >= 0"):
-        SearchConfig(anchor=-1.0)
-
-
-def test_the_density_term_pulls_the_search_to_its_class_and_needs_a_density(tmp_path):
-    """A one-component density centred far from where the fit goes: with a large weight
-    the latents end nearer its centre than without; without any density it is refused."""
-    from priorsep.priors.density import LatentDensity
-    from priorsep.priors.specvae import SpecVAE
-
-    torch.manual_seed(0)
-    priors = [SpecVAE(8, 4, name="a").eval(), SpecVAE(8, 4, name="b").eval()]
-    mixture = torch.randn(16384) * 0.1
-    with pytest.raises(ConfigError, match="density > 0 needs a prior with a latent density"):
-        Separator(priors, steps=2, density=1.0)
-    centre = torch.full((1, 4), 2.0)
-    for p in priors:
-        d = LatentDensity(1, 4)
-        d.mean.copy_(centre)
-        d.log_var.fill_(math.log(0.1))
-        p.attach_density(d)
-    far = [(Separator(priors, steps=60, restarts=1, density=w).separate(mixture).latents[0] - centre).norm().item()
-           for w in (0.0, 1.0)]
-    assert far[1] < 0.5 * far[0], far
 
 
 def test_separate_file_reads_resamples_and_names_the_estimates(tmp_path, tone_burst):

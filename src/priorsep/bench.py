@@ -53,8 +53,7 @@ class Method:
         slow: limited to the first ``slow_limit`` mixtures of each set.
         settings: what the cache key hashes (anything that changes the estimates).
         fit: called once per set with its classes before the set's first mixture.
-        version: the method's code version, hashed into the cache key from 2 on (version 1
-            keeps the keys of the results cached before versions existed); bump it when a
+        version: the method's code version, hashed into the cache key; bump it when a
             change to the code changes the estimates.
     """
 
@@ -77,8 +76,7 @@ class Method:
         settings = dict(self.settings)
         if classes is not None and isinstance(settings.get("priors"), dict):
             settings["priors"] = {c: v for c, v in settings["priors"].items() if c in classes}
-        if self.version != 1:
-            settings["code_version"] = self.version
+        settings["code_version"] = self.version
         blob = json.dumps({"name": self.name, **settings}, sort_keys=True, default=str)
         return f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 

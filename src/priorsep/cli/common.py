@@ -86,12 +86,6 @@ def search_options(parser: argparse.ArgumentParser) -> None:
                    help="the peak each mixture is scaled to before the search (the estimates are scaled back): a "
                         "number, auto (the objective's: 1 for the magnitude fit, 1.5 for the paper's losses; the "
                         "default) or none (as it comes; the paper preset)")
-    g.add_argument("--anchor", type=float,
-                   help="weight of a trust region around the start (the encoder's guess): a penalty on the "
-                        "squared distance of z from it (default 0: none)")
-    g.add_argument("--density", type=float,
-                   help="weight of a class-plausibility term: -log p(z) under the latent density a prior carries "
-                        "(priorsep fit-density), per source (default 0: none)")
     g.add_argument("--seed", type=int, default=0, help="seed of the restarts' starting points (default 0)")
     for term, default in PAPER_WEIGHTS:
         g.add_argument(f"--w-{term}", type=float, help=f"paper objective: weight of L_{term} (paper: {default})")
@@ -101,8 +95,7 @@ def search_config(args: argparse.Namespace) -> SearchConfig:
     """The preset's configuration, with the options given replacing single settings."""
     args.preset = args.preset or "best"
     config = PRESETS[args.preset]
-    changes = {key: getattr(args, key) for key in ("objective", "start", "steps", "lr", "restarts", "anchor",
-                                                      "density")
+    changes = {key: getattr(args, key) for key in ("objective", "start", "steps", "lr", "restarts")
                if getattr(args, key) is not None}
     changes["seed"] = args.seed
     for key in ("bound", "level"):

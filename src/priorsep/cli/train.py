@@ -59,16 +59,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
-    p = sub.add_parser("fit-density", help="fit a specvae prior's latent density (a class-plausibility term for "
-                                           "the search's --density) to its class's clips; saves the prior with it")
-    p.add_argument("prior", help="the prior (bundled name or file)")
-    p.add_argument("data", help="a folder of the class's clips (its training clips)")
-    p.add_argument("--out", required=True, help="the prior to write, with the density (.safetensors)")
-    p.add_argument("--components", type=positive_int, default=16, help="Gaussians in the mixture (default 16)")
-    p.add_argument("--clips", type=positive_int, default=3000, help="at most this many clips (default 3000)")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=run_density)
-
 
 def _widths(text: str) -> tuple[int, ...]:
     try:
@@ -102,14 +92,4 @@ def run(args: argparse.Namespace) -> int:
             f"score widths={','.join(map(str, trainer.widths))} STFT {trainer.n_fft}/{trainer.hop}, dsm recipe"
         print(f"wrote {args.out} ({trainer.name}, {size}, step {trainer.step}, {trainer.seconds / 60:.1f} min); "
               f"checkpoints and samples in {trainer.run_dir}")
-    return 0
-
-
-def run_density(args: argparse.Namespace) -> int:
-    from ..priors import load_prior
-    from ..training.density import fit_density
-
-    out = fit_density(load_prior(args.prior), args.data, args.out, components=args.components,
-                      max_clips=args.clips, seed=args.seed, command=args.command_line)
-    print(f"wrote {out} (latent density of {args.components} Gaussians)")
     return 0

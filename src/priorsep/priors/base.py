@@ -104,15 +104,6 @@ class EncodablePrior(Prior, Protocol):
 
 
 @runtime_checkable
-class DensityPrior(Prior, Protocol):
-    """A prior that may carry a density over its latents (:mod:`priorsep.priors.density`):
-    ``density`` is ``None`` or has ``log_density(z [B, latent_dim]) -> [B]``; the search's
-    ``density`` weight uses it."""
-
-    density: Any
-
-
-@runtime_checkable
 class SavablePrior(Prior, Protocol):
     """A prior :func:`save_prior` writes and :func:`load_prior` rebuilds.
 
@@ -319,7 +310,7 @@ _REQUIRED: dict[str, tuple[type, ...]] = {
     "latent_dim": (int,), "arch": (dict,),
 }
 #: optional fields, when present
-_OPTIONAL: dict[str, tuple[type, ...]] = {"training": (dict,), "data": (dict,), "density": (dict,)}
+_OPTIONAL: dict[str, tuple[type, ...]] = {"training": (dict,), "data": (dict,)}
 
 
 def _check_metadata(path: Path | str, meta: Any) -> dict:

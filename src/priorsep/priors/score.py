@@ -4,9 +4,9 @@ A noise-conditional score network (Song & Ermon, "Generative Modeling by Estimat
 Gradients of the Data Distribution", NeurIPS 2019, arXiv:1907.05600) learns the gradient of
 the log density of one class's ``log(1 + |X|)`` spectrograms blurred by Gaussian noise of
 width ``sigma``. Separation samples the sources' posterior given the mixture
-(:mod:`priorsep.separate.posterior`: a projection sampler, or annealed Langevin dynamics as
-in Jayaram & Thickstun, "Source Separation with Deep Generative Priors", ICML 2020,
-arXiv:2002.07942). Unlike a generator G(z),
+(:mod:`priorsep.separate.posterior`'s projection sampler; the score-prior separation of
+Jayaram & Thickstun, "Source Separation with Deep Generative Priors", ICML 2020,
+arXiv:2002.07942, is where the idea comes from). Unlike a generator G(z),
 such a prior assigns every spectrogram a (blurred) density, so another class's sound is
 improbable under it rather than merely reachable.
 

@@ -31,7 +31,6 @@ from torch import Tensor, nn
 from .. import spectral
 from ..constants import CLIP_LENGTH, SAMPLE_RATE
 from .base import register_family
-from .density import LatentDensity
 
 __all__ = ["SpecVAE", "log_magnitude"]
 
@@ -94,14 +93,12 @@ class SpecVAE(nn.Module):
         self.dec_in = nn.Linear(latent_dim, 17 * c)
         self.dec = nn.ModuleList([nn.Conv1d(c, c, 5, padding=2), nn.Conv1d(c, c, 5, padding=2)])
         self.dec_out = nn.Conv1d(c, BINS, 3, padding=1)
-        #: the class's latent density (:mod:`.density`), or ``None``
-        self.density: LatentDensity | None = None
 
-    def attach_density(self, density: "LatentDensity | None") -> None:
-        """Give the prior a latent density (saved with it), or remove it (``None``)."""
-        if density is not None and density.latent_dim != self.latent_dim:
-            raise ValueError(f"density over {density.latent_dim} latents; the prior has {self.latent_dim}")
-        self.density = density
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """``nn.Module.load_state_dict``, ignoring the ``density.*`` tensors of files saved
+        with a latent density (the search term and ``fit-density`` that wrote them are gone)."""
+        state_dict = {k: v for k, v in state_dict.items() if not k.startswith("density.")}
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     # --- the VAE --------------------------------------------------------------------
 
@@ -145,11 +142,8 @@ class SpecVAE(nn.Module):
         return self.magnitude(z)
 
     def arch_config(self) -> dict[str, Any]:
-        cfg = {"family": "specvae", "channels": self.channels, "latent_dim": self.latent_dim,
-               "n_fft": N_FFT, "hop": HOP}
-        if self.density is not None:
-            cfg["density_components"] = self.density.components
-        return cfg
+        return {"family": "specvae", "channels": self.channels, "latent_dim": self.latent_dim,
+                "n_fft": N_FFT, "hop": HOP}
 
     @classmethod
     def from_arch_config(cls, cfg: dict[str, Any], sample_rate: int, name: str) -> "SpecVAE":
@@ -157,8 +151,5 @@ class SpecVAE(nn.Module):
             raise ValueError(f"arch config family must be 'specvae', got {cfg.get('family')!r}")
         if (cfg.get("n_fft"), cfg.get("hop")) != (N_FFT, HOP):
             raise ValueError(f"this version reads STFT {N_FFT}/{HOP} only; got {cfg.get('n_fft')}/{cfg.get('hop')}")
-        prior = cls(channels=int(cfg["channels"]), latent_dim=int(cfg["latent_dim"]),
-                    sample_rate=sample_rate, name=name)
-        if "density_components" in cfg:
-            prior.attach_density(LatentDensity(int(cfg["density_components"]), prior.latent_dim))
-        return prior
+        return cls(channels=int(cfg["channels"]), latent_dim=int(cfg["latent_dim"]),
+                   sample_rate=sample_rate, name=name)

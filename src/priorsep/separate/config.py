@@ -123,14 +123,6 @@ class SearchConfig:
             objective's own
             (:attr:`~priorsep.separate.objectives.Objective.default_level`); ``None``:
             the mixture is searched at the level it comes in (the paper's preset).
-        anchor: weight of a trust region around the start: each step also minimises
-            ``anchor * sum_k mean_d (z_k - z_k0)^2``, so that a search started from an
-            encoder's guess refines it instead of walking away (0: no penalty). The
-            restarts are still compared by the objective alone.
-        density: weight of a class-plausibility term: each step also minimises
-            ``density * sum_k -log p_k(z_k) / D`` over the priors that carry a latent
-            density (:mod:`priorsep.priors.density`), and the restarts are compared with
-            it added (0: none; a positive weight needs at least one such prior).
 
     Raises:
         ConfigError: a setting of the wrong type or out of its range (one line).
@@ -150,8 +142,6 @@ class SearchConfig:
     joint: bool = False
     chunk: int = 16
     level: float | str | None = "auto"
-    anchor: float = 0.0
-    density: float = 0.0
 
     def __post_init__(self) -> None:
         if self.objective not in SHIPPED_OBJECTIVES:  # a registered one (the registry imports torch)
@@ -178,12 +168,6 @@ class SearchConfig:
             value = getattr(self, name)
             if value is not None:
                 _whole(name, value, 1)
-        if not isinstance(self.anchor, (int, float)) or isinstance(self.anchor, bool) or \
-                not math.isfinite(self.anchor) or self.anchor < 0:
-            raise ConfigError(f"anchor must be a number >= 0; got {self.anchor!r}")
-        if not isinstance(self.density, (int, float)) or isinstance(self.density, bool) or \
-                not math.isfinite(self.density) or self.density < 0:
-            raise ConfigError(f"density must be a number >= 0; got {self.density!r}")
         level = self.level
         if not (level is None or level == "auto" or (isinstance(level, (int, float)) and not isinstance(level, bool)
                                   and math.isfinite(level) and level > 0)):

@@ -3,28 +3,21 @@
 The K sources' log-magnitude images ``x_k`` (``log(1 + |X|)`` of the priors' STFT, by default
 512/256 and 256 x 64; every prior of one separation must share it) are
 sampled jointly, from noise of width ``sigma_max`` down to ``sigma_min`` over a geometric
-schedule, given the mixture's image ``y``. Two samplers:
-
-- ``projection`` (the default): at each width ``sigma_i`` every source's prior denoises its
-  image (Tweedie's formula, ``x0_k = x_k - sigma_i eps_hat_k``); the denoised images are
-  projected onto the mixture by ratio masks, ``x0_k <- log(1 + m_k |Y|)`` with
-  ``m_k = expm1(x0_k) / sum_j expm1(x0_j)``, so that the sources' magnitudes always add up
-  to the mixture's; the next, narrower width is reached by renoising,
-  ``x_k = x0_k + sigma_{i+1} (sqrt(1 - eta^2) eps_hat_k + eta xi)`` (DDIM's step, Song et
-  al., ICLR 2021, arXiv:2010.02502, with fresh noise ``eta``). One network call per source
-  and width. Keeping one constraint exact and letting the priors fill in the rest is the
-  idea of the "Dirac" separator of Mariani et al. (ICLR 2024, arXiv:2302.02257); here the
-  constraint is on magnitudes.
-- ``langevin``: annealed Langevin dynamics as in Jayaram & Thickstun, "Source Separation
-  with Deep Generative Priors" (ICML 2020, arXiv:2002.07942), on images: ``steps`` updates
-  per width, ``x_k <- x_k + eta_i (s_k(x_k, sigma_i) + grad log p(y | x)) + sqrt(2 eta_i) xi``
-  with ``eta_i = step_size (sigma_i / sigma_L)^2`` and the likelihood
-  ``log p(y | x) = -||log(1 + sum_k expm1(x_k)) - y||^2 / (2 gamma_i^2)``,
-  ``gamma_i^2 = sigma_i^2 + noise^2``; the final images are denoised by Tweedie's formula.
+schedule, given the mixture's image ``y``, by projection: at each width ``sigma_i`` every
+source's prior denoises its image (Tweedie's formula, ``x0_k = x_k - sigma_i eps_hat_k``); the
+denoised images are projected onto the mixture by ratio masks, ``x0_k <- log(1 + m_k |Y|)``
+with ``m_k = expm1(x0_k) / sum_j expm1(x0_j)``, so that the sources' magnitudes always add up
+to the mixture's; the next, narrower width is reached by renoising,
+``x_k = x0_k + sigma_{i+1} (sqrt(1 - eta^2) eps_hat_k + eta xi)`` (DDIM's step, Song et
+al., ICLR 2021, arXiv:2010.02502, with fresh noise ``eta``). One network call per source
+and width. Keeping one constraint exact and letting the priors fill in the rest is the
+idea of the "Dirac" separator of Mariani et al. (ICLR 2024, arXiv:2302.02257); here the
+constraint is on magnitudes.
 
 Ratio masks of the final magnitudes, applied to the mixture's STFT, give mixture-consistent
-estimates. Measured on real checkpoints (benchmarks/PRIORS.md), projection separated far
-better than Langevin at a third of the network calls.
+estimates. Annealed Langevin dynamics (Jayaram & Thickstun, ICML 2020) was measured first
+and separated far worse at three times the network calls (benchmarks/PRIORS.md, "Score
+priors and posterior sampling"); it is not shipped.
 
 Inputs longer than one clip are cut into overlapping windows (:mod:`priorsep.separate.windows`),
 sampled one by one and overlap-added. Every window's chains draw their noise from their own
@@ -57,48 +50,33 @@ __all__ = ["PosteriorConfig", "PosteriorResult", "PosteriorSeparator", "check_sc
 
 @dataclass(frozen=True)
 class PosteriorConfig:
-    """The settings of posterior sampling (module docstring): which sampler, its noise
-    schedule, the chains and their seed; ``eta`` is the projection sampler's, ``steps``,
-    ``step_size`` and ``noise`` the Langevin sampler's (each sampler ignores the other's).
+    """The settings of posterior sampling (module docstring): its noise schedule, the
+    renoising's fresh noise, the chains and their seed.
 
     Attributes:
-        sampler: ``"projection"`` (the default) or ``"langevin"``.
         levels: noise widths of the geometric schedule, from ``sigma_max`` down to the
             largest of the priors' ``sigma_min``.
-        eta: projection: the share of fresh noise in each renoising (0: deterministic DDIM).
-        steps: Langevin updates per width.
-        step_size: ``eta`` at the last width (``step_size * (sigma_i / sigma_L)^2`` at width i).
-        noise: the likelihood's floor width on the mixture image.
+        eta: the share of fresh noise in each renoising (0: deterministic DDIM).
         sigma_max: the first width; ``None``: the smallest of the priors' ``sigma_max``.
         chains: independent chains per mixture; their magnitudes are averaged.
         seed: seeds every chain's noise.
 
     Raises:
-        ConfigError: an unknown sampler, ``eta`` outside [0, 1], ``levels``, ``steps`` or
-            ``chains`` below 1, or a ``step_size`` or ``noise`` not positive.
+        ConfigError: ``eta`` outside [0, 1], ``levels`` or ``chains`` below 1.
     """
 
-    sampler: str = "projection"
     levels: int = 60
     eta: float = 1.0
-    steps: int = 2
-    step_size: float = 1e-4
-    noise: float = 0.05
     sigma_max: float | None = None
     chains: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.sampler not in ("projection", "langevin"):
-            raise ConfigError(f"posterior sampling: sampler {self.sampler!r}; choose projection or langevin")
         if not 0.0 <= self.eta <= 1.0:
             raise ConfigError(f"posterior sampling: eta must be in [0, 1]; got {self.eta}")
-        for name in ("levels", "steps", "chains"):
+        for name in ("levels", "chains"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"posterior sampling: {name} must be at least 1; got {getattr(self, name)}")
-        if not self.step_size > 0 or not self.noise > 0:
-            raise ConfigError(f"posterior sampling: step_size and noise must be positive; got "
-                              f"{self.step_size}, {self.noise}")
 
 
 @dataclass
@@ -172,16 +150,6 @@ def _project(x0: Tensor, mixture_mag: Tensor) -> Tensor:
     return torch.log1p(masks * mixture_mag)
 
 
-def _log_likelihood_grad(x: Tensor, y: Tensor, width: Tensor) -> Tensor:
-    """``grad_x log p(y | x)`` for images ``x [B, C, K, F, N]`` and ``y [B, 1, 1, F, N]``."""
-    with torch.enable_grad():
-        x = x.detach().requires_grad_(True)
-        total = torch.log1p(torch.expm1(x.clamp(0.0, 10.0)).sum(dim=2, keepdim=True))
-        ll = -(total - y).square().sum() / (2 * width**2)
-        (grad,) = torch.autograd.grad(ll, x)
-    return grad
-
-
 @torch.no_grad()
 def _sample(mix: Tensor, priors: Sequence[ScorePrior], config: PosteriorConfig) -> tuple[Tensor, Tensor]:
     """The sampler (module docstring) on clips ``mix [N, 16384]``: mixture-consistent
@@ -205,22 +173,13 @@ def _sample(mix: Tensor, priors: Sequence[ScorePrior], config: PosteriorConfig) 
                             for j, p in enumerate(priors)], dim=2)
 
     x = noise() * sigma_max
-    if config.sampler == "projection":
-        mixture_mag = torch.expm1(y)  # [B, 1, 1, F, N]
-        for i, sigma in enumerate(sigmas):
-            eps = noises(x, sigma)
-            x0 = _project(x - sigma * eps, mixture_mag)
-            after = sigmas[i + 1] if i + 1 < len(sigmas) else 0.0
-            x = x0 + after * (math.sqrt(1 - config.eta**2) * eps + config.eta * noise())
-        x = x0
-    else:
-        for sigma in sigmas:
-            eta = config.step_size * (sigma / sigmas[-1]) ** 2
-            width = torch.sqrt(sigma**2 + config.noise**2)
-            for _ in range(config.steps):
-                grad = -noises(x, sigma) / sigma + _log_likelihood_grad(x, y, width)  # the score and the likelihood's
-                x = x + eta * grad + torch.sqrt(2 * eta) * noise()
-        x = x - sigmas[-1] * noises(x, sigmas[-1])  # the denoised images (Tweedie)
+    mixture_mag = torch.expm1(y)  # [B, 1, 1, F, N]
+    for i, sigma in enumerate(sigmas):
+        eps = noises(x, sigma)
+        x0 = _project(x - sigma * eps, mixture_mag)
+        after = sigmas[i + 1] if i + 1 < len(sigmas) else 0.0
+        x = x0 + after * (math.sqrt(1 - config.eta**2) * eps + config.eta * noise())
+    x = x0
     mags = from_image(x).mean(dim=1)  # [B, K, F + 1, N + 1], averaged over chains
     masks = spectral.ratio_masks(mags)
     return spectral.synthesis(masks * spec[:, None], n_fft, hop, CLIP_LENGTH), mags
@@ -349,7 +308,7 @@ def separate_posterior(mixture: Tensor, priors: Sequence[ScorePrior], config: Po
                        level: float | None = None, overlap: float = 0.5,
                        threads: int | str | None = "default") -> PosteriorResult:
     """Separate ``mixture`` into one source per score prior by posterior sampling
-    (``config.sampler``: projection, the default, or annealed Langevin; module docstring);
+    (module docstring);
     :class:`PosteriorSeparator` with its defaults.
 
     Args:

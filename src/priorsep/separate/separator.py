@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from .. import spectral
 from ..errors import AudioError, ConfigError, PriorError, SearchError
 from ..mixing import peak_normalise
-from ..priors.base import DensityPrior, EncodablePrior, MagnitudePrior, Prior, check_prior
+from ..priors.base import EncodablePrior, MagnitudePrior, Prior, check_prior
 from ..progress import Progress, duration
 from ..runtime import Adam, keep_heap, resolve_device, resolve_threads, torch_threads, trim_heap
 from .config import PRESETS, SearchConfig
@@ -173,10 +173,6 @@ class Separator:
             for p in self.priors:
                 if isinstance(p, nn.Module):
                     p.to(self.device)
-        if self.config.density and not any(isinstance(p, DensityPrior) and p.density is not None
-                                           for p in self.priors):
-            raise ConfigError("density > 0 needs a prior with a latent density (priorsep fit-density); "
-                              f"none of {', '.join(p.name for p in self.priors)} has one")
         self.progress, self.threads = progress, threads
         resolve_threads(threads)  # a bad value is refused here, not at the first call
         self.mask_fft, self.mask_hop = _mask_stft(self.priors, self.config)
@@ -374,13 +370,6 @@ class Separator:
                 z[first_random:, i] = draws[first_random - 1:]
         return [z.to(windows.device) for z in starts]
 
-    def _implausibility(self, latents: Sequence[Tensor]) -> Tensor:
-        """``density * sum_k -log p_k(z_k) / D`` per row ``[R * N]``, over the priors with a
-        latent density (:attr:`SearchConfig.density`)."""
-        terms = [-p.density.log_density(z) / z.shape[-1] for p, z in zip(self.priors, latents)
-                 if isinstance(p, DensityPrior) and p.density is not None]
-        return self.config.density * torch.stack(terms).sum(dim=0)
-
     def _project(self, latents: Sequence[Tensor]) -> None:
         """Clamp each prior's latents to its box, in place."""
         with torch.no_grad():
@@ -396,7 +385,6 @@ class Separator:
         objective, terms = self.objective, self.objective.terms
         state = objective.prepare(windows.repeat(r, 1))  # [R * N, L], restart-major
         latents = [z.reshape(r * n, -1).clone().requires_grad_(True) for z in self._starts(windows)]
-        anchors = [z.detach().clone() for z in latents]  # the trust region's centres
         with _frozen(self.priors):
             extra = objective.parameters(state, latents)
             opt = Adam([*latents, *extra], lr=self.config.lr)
@@ -405,13 +393,7 @@ class Separator:
             for step in range(steps):
                 opt.zero_grad()
                 values = objective.loss(state, latents, extra)
-                minimised = values["total"]
-                if self.config.anchor:  # stay near the start: a penalty on the distance from it
-                    minimised = minimised + self.config.anchor * sum((z - a).square().mean(dim=-1)
-                                                                     for z, a in zip(latents, anchors))
-                if self.config.density:
-                    minimised = minimised + self._implausibility(latents)
-                minimised.sum().backward()
+                values["total"].sum().backward()
                 opt.step()
                 self._project(latents)
                 history[step] = torch.stack([values[key].detach() for key in terms])
@@ -423,8 +405,7 @@ class Separator:
                              f"({per_window:.2g} s per window on this machine)")
             with torch.no_grad():
                 final, cache = objective.final(state, latents, extra)
-                score = final["total"] + self._implausibility(latents) if self.config.density else final["total"]
-                best = score.reshape(r, n).argmin(dim=0)  # [N]
+                best = final["total"].reshape(r, n).argmin(dim=0)  # [N]
                 rows = best * n + torch.arange(n, device=best.device)
                 generated, masked = objective.outputs(state, latents, extra, cache, rows, windows)
         history = history.cpu()  # one copy from the device

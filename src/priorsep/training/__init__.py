@@ -6,12 +6,12 @@
 from . import checkpoints, distributed
 from .checkpoints import latest, load_optimizer, optimizer_tensors
 from .distributed import init_processes, teardown
-from .gan import LOSSES, RECIPES, GANRecipe, Recipe, Trainer, WaveGANTrainer
+from .gan import LOSSES, RECIPES, GANRecipe, WaveGANTrainer
 from .loop import TrainingLoop, can_plot
 from .run import FAMILY_TRAINERS, train_prior
 from .vae import VAE_RECIPES, VAERecipe, VAETrainer
 
-__all__ = ["LOSSES", "RECIPES", "VAE_RECIPES", "GANRecipe", "Recipe", "Trainer", "TrainingLoop",
+__all__ = ["LOSSES", "RECIPES", "VAE_RECIPES", "GANRecipe", "TrainingLoop",
            "VAERecipe", "VAETrainer", "WaveGANTrainer", "can_plot", "checkpoints", "distributed",
            "init_processes", "latest", "load_optimizer", "optimizer_tensors", "teardown", "FAMILY_TRAINERS",
            "train_prior"]

@@ -40,7 +40,7 @@ from ..priors.wavegan import WaveGANDiscriminator, WaveGANGenerator, WaveGANPrio
 from . import distributed
 from .loop import TrainingLoop
 
-__all__ = ["LOSSES", "RECIPES", "GANRecipe", "Recipe", "Trainer", "WaveGANTrainer"]
+__all__ = ["LOSSES", "RECIPES", "GANRecipe", "WaveGANTrainer"]
 
 #: the GAN objectives: WGAN-GP, non-saturating + R1, hinge + R1
 LOSSES = ("wgan-gp", "ns-r1", "hinge-r1")
@@ -61,7 +61,6 @@ class GANRecipe:
     r1_every: int = 4  # ns-r1, hinge-r1: lazy regularisation interval
 
 
-Recipe = GANRecipe  # the earlier name
 
 RECIPES = {
     "paper": GANRecipe("paper", "wgan-gp", batch=64, critic_steps=5),
@@ -202,7 +201,7 @@ class WaveGANTrainer(TrainingLoop):
 
     def check_resumable(self, meta: dict, path: Path) -> None:
         recipe = meta.get("recipe", {})
-        upsample = meta.get("upsample", "transpose")  # the first checkpoints had no upsample key
+        upsample = meta.get("upsample")
         if (meta.get("d"), recipe.get("loss"), upsample) != (self.d, self.recipe.loss, self.upsample):
             raise ConfigError(f"{path}: checkpoint is d={meta.get('d')}, {recipe.get('name')}, {upsample}; "
                               f"this run is d={self.d}, {self.recipe.name}, {self.upsample}")
@@ -220,5 +219,3 @@ class WaveGANTrainer(TrainingLoop):
             x = self.G(z.to(self.device))[:, 0].float().cpu()
         return x, [(f"sample {i}", c) for i, c in enumerate(x)]
 
-
-Trainer = WaveGANTrainer  # the earlier name

@@ -280,22 +280,20 @@ class TrainingLoop(abc.ABC):
         """
         path = Path(path)
         meta, tensors = checkpoints.read(path)
-        family = meta.get("family", "wavegan")  # the first checkpoints were WaveGAN's and had no family
+        family = meta.get("family")
         if family != self.family:
             raise ConfigError(f"{path}: checkpoint is {family}; this run trains {self.family}")
         self.check_resumable(meta, path)
         for tag, module in self.state_modules().items():
             module.load_state_dict({k[len(tag) + 1:]: v for k, v in tensors.items() if k.startswith(tag + ".")})
         groups = meta["param_groups"]
-        if isinstance(groups, list):  # an older checkpoint of a family with one optimiser
-            groups = dict.fromkeys(self.state_optimizers(), groups)
         for tag, opt in self.state_optimizers().items():
             checkpoints.load_optimizer(tag, opt, tensors, groups[tag])
         self.gen.set_state(tensors["rng.data"])
         self.step, self.seconds = int(meta["step"]), float(meta["seconds"])
         mine = f"rng.torch.{self.rank}"
         with self._own_rng():
-            if meta.get("world", 1) == self.world and mine in tensors:
+            if meta.get("world") == self.world and mine in tensors:
                 torch.set_rng_state(tensors[mine])
             else:
                 self._seed(self.seed + RANK_SEED_STRIDE * self.rank + self.step)

@@ -175,7 +175,7 @@ class ScoreTrainer(TrainingLoop):
         return prior
 
     def samples(self, n: int) -> tuple[Tensor, list[tuple[str, Tensor]]]:
-        """``min(n, 4)`` samples ``[n, 16384]`` of the moving-average model (Langevin from noise
+        """``min(n, 4)`` samples ``[n, 16384]`` of the moving-average model (denoised from noise
         seeded with ``seed + 1``, Griffin-Lim); the figure's panels: training clips, then samples."""
         n = min(n, 4)
         self.ema.eval()
