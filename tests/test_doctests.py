@@ -10,7 +10,8 @@ MODULES = ["priorsep._lazy", "priorsep.audio", "priorsep.errors", "priorsep.fsut
            "priorsep.separate.windows", "priorsep.separate.separator", "priorsep.separate.outputs",
            "priorsep.training.augment", "priorsep.separate.files", "priorsep.priors.score",
            "priorsep.launch", "priorsep.separate.tracks", "priorsep.listening",
-           "priorsep.runtime", "priorsep.separate.results", "priorsep.separate.choose"]
+           "priorsep.runtime", "priorsep.separate.results", "priorsep.separate.choose",
+           "priorsep.separate.checks"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -33,11 +33,12 @@ import torch
 from torch import Tensor, nn
 
 from .. import spectral
-from ..errors import AudioError, ConfigError, PriorError, SearchError
+from ..errors import AudioError, ConfigError, PriorError
 from ..mixing import peak_normalise
 from ..priors.base import EncodablePrior, MagnitudePrior, Prior, check_prior
 from ..progress import Progress, duration
 from ..runtime import Adam, keep_heap, resolve_device, resolve_threads, torch_threads, trim_heap
+from .checks import check_result
 from .config import PRESETS, SearchConfig
 from .objectives import OBJECTIVES, Objective, choose_objective
 from .results import SeparationResult
@@ -47,9 +48,6 @@ __all__ = ["Separator", "SeparationResult", "check_priors", "peak_normalise", "r
 
 #: the STFT of the masks (and of the magnitude objective) when no magnitude prior fixes one
 DEFAULT_MASK_STFT = (1024, 256)
-#: a search whose K >= 2 estimates all correlate at least this much with the mixture did
-#: not separate it (:meth:`Separator.separate` raises)
-PROPORTIONAL = 0.999
 
 
 def check_priors(priors: Sequence[Prior], minimum: int = 2) -> list[Prior]:
@@ -292,8 +290,8 @@ class Separator:
         losses = {key: torch.cat([o["losses"][key] for o in parts]).reshape(b, n_win).mean(-1) for key in terms}
         latents = [torch.cat(zs).reshape(b, n_win, -1) for zs in zip(*(o["latents"] for o in parts))]
         restart_losses = torch.cat([o["restart_losses"] for o in parts]).reshape(b, n_win, r)
-        self._check_finite(losses["total"], generated, masked)
-        self._check_separated(losses["total"], masked, mixture / scale)
+        check_result(losses["total"], generated, masked, mixture / scale, self.config.lr,
+                     [p.name for p in self.priors])
         generated.mul_(scale[..., None])  # back to the input's level (in place: long inputs are large)
         masked.mul_(scale[..., None])
         generated, masked = generated.to(home), masked.to(home)
@@ -314,38 +312,6 @@ class Separator:
             return torch.ones(mixture.shape[0], 1, device=mixture.device)
         peak = mixture.abs().amax(dim=-1, keepdim=True)
         return torch.where(peak > 0, peak / self.config.level, torch.ones_like(peak))
-
-    def _check_finite(self, total: Tensor, generated: Tensor, masked: Tensor) -> None:
-        """Raise :class:`~priorsep.errors.SearchError` if a search diverged: a result with
-        a non-finite loss or estimate is never returned."""
-        bad = [i for i in range(total.shape[0]) if not (torch.isfinite(total[i]) and torch.isfinite(generated[i]).all()
-                                                        and torch.isfinite(masked[i]).all())]
-        if bad:
-            which = f"mixture {bad[0]}" if total.shape[0] > 1 else "the mixture"
-            raise SearchError(
-                f"the search diverged on {which} (final loss {float(total[bad[0]]):.3g}, non-finite estimates); "
-                f"try a lower learning rate (lr is {self.config.lr:g}) or another prior "
-                f"({', '.join(p.name for p in self.priors)})")
-
-    def _check_separated(self, total: Tensor, masked: Tensor, mixture: Tensor) -> None:
-        """Raise :class:`~priorsep.errors.SearchError` if, for a mixture ``[B, T]``, every
-        one of the K >= 2 estimates ``masked [B, K, T]`` is the mixture times a constant
-        (a correlation of at least :data:`PROPORTIONAL` with it): the search then only
-        split the mixture's level, as a step size far too large for the priors, or priors
-        that generate the same sources (one prior twice, from one start), make it do. A
-        separation never gives that; a silent estimate does not count as proportional."""
-        if masked.shape[-2] < 2:
-            return
-        norms = masked.norm(dim=-1) * mixture.norm(dim=-1, keepdim=True)  # [B, K]
-        corr = torch.where(norms > 0, (masked @ mixture[..., None])[..., 0] / norms.clamp_min(1e-30), 0.0)
-        bad = [i for i in range(corr.shape[0]) if bool((corr[i] >= PROPORTIONAL).all())]
-        if bad:
-            which = f"mixture {bad[0]}" if corr.shape[0] > 1 else "the mixture"
-            raise SearchError(
-                f"the search did not separate {which}: every estimate is the mixture times a constant "
-                f"(correlation >= {PROPORTIONAL}, final loss {float(total[bad[0]]):.3g}); lower the learning rate "
-                f"(lr is {self.config.lr:g}; the default {SearchConfig.lr:g}), or use priors that tell the "
-                "sources apart")
 
     def _starts(self, windows: Tensor) -> list[Tensor]:
         """Starting latents ``[R, N, D_k]`` per prior: the start (zeros, or the prior's
