@@ -449,3 +449,11 @@ def test_the_same_command_writes_the_same_bytes(example, tmp_path, capsys):
         time.sleep(1.1)
     for wav in ("0_tone.wav", "1_burst.wav"):
         assert (tmp_path / "a" / wav).read_bytes() == (tmp_path / "b" / wav).read_bytes()
+
+
+def test_a_warning_is_one_line_naming_priorsep(example, tmp_path, capsys):
+    sf.write(tmp_path / "zero.wav", np.zeros(16384), 16000, subtype="FLOAT")
+    code, _, err = run(capsys, "evaluate", "--references", example / "true_tone.wav", example / "true_burst.wav",
+                       "--estimates", tmp_path / "zero.wav", example / "true_burst.wav")
+    assert code == 0 and err == "priorsep: warning: estimate(s) [0] are all zeros; BSS Eval SDR/SIR set to nan " \
+                                "for this mixture\n"

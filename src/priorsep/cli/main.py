@@ -68,11 +68,15 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    with warnings.catch_warnings():  # restored on return: main() may run inside a caller's process
+        warnings.showwarning = _warning_line
+        return _run(argv)
+
+
+def _run(argv: list[str]) -> int:
+    """Parse and run one command; every error a user can cause becomes one line and a status."""
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
-    caught = warnings.catch_warnings()  # restored on return: main() may run inside a caller's process
-    caught.__enter__()
-    warnings.showwarning = _warning_line
     try:
         args = build_parser().parse_args(argv)
         args.command_line = "priorsep " + shlex.join(argv)  # recorded in what the command writes
@@ -95,7 +99,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"priorsep: terminated; {_kept(exc)}", file=sys.stderr)
         return 128 + signal.SIGTERM
     finally:
-        caught.__exit__(None, None, None)
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
 
