@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-N_FFT = 256
-HOP = 128
+from .constants import LOSS_STFT
+
+N_FFT, HOP = LOSS_STFT
 
 _windows: dict[tuple[int, torch.device, torch.dtype], Tensor] = {}
 

@@ -145,7 +145,7 @@ def _read_checked(args: argparse.Namespace, found: list):
     length) without torch; the length against the shortest input the priors take, from
     their saved metadata (the separator checks it again)."""
     from ..audio import load_audio
-    from ..constants import SAMPLE_RATE
+    from ..constants import DEFAULT_MASK_STFT, LOSS_STFT, SAMPLE_RATE
     from ..errors import AudioError
     from ..priors.base import read_metadata
 
@@ -153,7 +153,8 @@ def _read_checked(args: argparse.Namespace, found: list):
     meta = [read_metadata(w) if not isinstance(w, str) else {} for w in found]
     rate = next((m["sample_rate"] for m in meta if "sample_rate" in m), SAMPLE_RATE)
     n_ffts = [m.get("arch", {}).get("n_fft") for m in meta]
-    shortest = max(256, max((n for n in n_ffts if n), default=1024))  # one window of the masks' STFT
+    # Separator.min_length's rule: one window of the masks' STFT, and of the losses' at least
+    shortest = max(LOSS_STFT[0], max((n for n in n_ffts if n), default=DEFAULT_MASK_STFT[0]))
     have = audio.samples.shape[-1] * rate / audio.sample_rate
     if have < shortest:
         raise AudioError(f"{args.mixture}: has {audio.samples.shape[-1]} samples ({1000 * have / rate:.0f} ms); the "

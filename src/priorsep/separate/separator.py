@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import spectral
+from ..constants import DEFAULT_MASK_STFT
 from ..errors import AudioError, ConfigError, PriorError
 from ..mixing import peak_normalise
 from ..priors.base import EncodablePrior, MagnitudePrior, Prior, check_prior
@@ -45,9 +46,6 @@ from .results import SeparationResult
 from .windows import OverlapAdd, frame_windows
 
 __all__ = ["Separator", "SeparationResult", "check_priors", "peak_normalise", "resolve_device"]
-
-#: the STFT of the masks (and of the magnitude objective) when no magnitude prior fixes one
-DEFAULT_MASK_STFT = (1024, 256)
 
 
 def check_priors(priors: Sequence[Prior], minimum: int = 2) -> list[Prior]:
