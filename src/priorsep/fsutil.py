@@ -29,11 +29,22 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 __all__ = ["atomic_write", "write_text", "StagedDir", "swap_in", "check_input_path", "check_outside",
-           "check_writable", "foreign_files"]
+           "check_writable", "foreign_files", "remove_temporaries"]
 
 
 def _temporary_name(path: Path, suffix: str = ".tmp") -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+
+
+def remove_temporaries(folder: str | os.PathLike) -> None:
+    """Delete, anywhere below ``folder``, the temporary files of :func:`atomic_write` that a
+    killed process left (a write cut short by a signal it could not handle)."""
+    import re
+
+    ours = re.compile(r"\..+\.\d+-[0-9a-f]{8}\.tmp")  # _temporary_name's pattern
+    for tmp in Path(folder).rglob(".*"):
+        if tmp.is_file() and ours.match(tmp.name):
+            tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -293,8 +293,9 @@ def _recover(out: Path, job: Job, todo: Sequence[Track], entries: dict, *, since
         if all(f.is_file() and f.stat().st_mtime >= since for f in files):
             entries[str(track.path)] = {"input": str(track.path), "track": track.name, "status": "ok",
                                         "outputs": paths, "rank": rank, "recovered": True}
-    for tmp in out.rglob(".*.tmp.*"):  # fsutil.atomic_write's names
-        tmp.unlink(missing_ok=True)
+    from ..fsutil import remove_temporaries
+
+    remove_temporaries(out)
 
 
 def _check_out(out: Path, settings: dict, force: bool) -> dict | None:
